@@ -1,4 +1,4 @@
-"""The sidecar kernel: run model-written Python in its own ipykernel, with tools bridged to the host.
+"""The sidecar kernel: model-written Python runs in its own ipykernel; tools stay in the host.
 
 `KernelExecutor` owns the sidecar's life and runs actions; `Execution` is what one action did.
 """

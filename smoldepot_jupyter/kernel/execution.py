@@ -1,4 +1,4 @@
-"""What one action produced: outputs, error, final answer, tool calls, timing, and the observation."""
+"""What one action produced: outputs, error, final answer, tool calls, timing, observation."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ the interrupt is ignored, and death detection. Tool calls arrive on stdin (see `
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
@@ -65,20 +66,16 @@ class ExecutionInterrupted(KeyboardInterrupt):
 
 def _shutdown(km: KernelManager, kc: BlockingKernelClient, workdir: str, log: Any) -> None:
     """Stop a sidecar for good; safe at interpreter exit and when already dead."""
-    try:
+    with contextlib.suppress(Exception):
         kc.stop_channels()
-    except Exception:
-        pass
     try:
         if km.has_kernel:
             km.shutdown_kernel(now=True)
     except Exception:
         pid = getattr(getattr(km, "provisioner", None), "pid", None)
         if pid:
-            try:
+            with contextlib.suppress(OSError):
                 os.kill(pid, 9)
-            except OSError:
-                pass
     log.close()
     shutil.rmtree(workdir, ignore_errors=True)
 
@@ -283,10 +280,8 @@ class KernelExecutor:
         if km is None:
             return
         self._interrupt_requested = True
-        try:
+        with contextlib.suppress(Exception):
             km.interrupt_kernel()
-        except Exception:
-            pass
 
     def restart(self) -> None:
         """Restart the sidecar: every variable is lost; tools stay registered."""
@@ -438,10 +433,8 @@ class KernelExecutor:
             reply = self._receive(msg_id, execution, collector, timeout)
         except KeyboardInterrupt:
             self.interrupt()
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 self._receive(msg_id, execution, collector, 0.0, interrupted=True)
-            except KeyboardInterrupt:
-                pass
             execution.outputs = collector.outputs
             raise ExecutionInterrupted(execution) from None
         if reply is not None:
@@ -565,10 +558,8 @@ class KernelExecutor:
         execution.execution_count = reply.get("execution_count")
         dropped = reply.get("user_expressions", {}).get("dropped", {})
         if dropped.get("status") == "ok":
-            try:
+            with contextlib.suppress(KeyError, ValueError):
                 execution.dropped_output_chars += int(dropped["data"]["text/plain"])
-            except (KeyError, ValueError):
-                pass
         for payload in reply.get("payload", []):
             if payload.get("source") == "ask_exit":
                 execution.notes.append(

@@ -192,7 +192,7 @@ def dropped():
 
 
 def _guard_input(raw):
-    def input(prompt=""):  # noqa: A001 - replaces the builtin for model code
+    def input(prompt=""):
         value = raw(prompt)
         if value.startswith(_state["prefix"]):
             reply = json.loads(value[len(_state["prefix"]) :])
@@ -282,10 +282,7 @@ def _encode(value, trust):
 def send(name, token, trust):
     """Send the user variable `name` to the host: JSON, parquet/CSV, .npy, or pickle if trusted."""
     namespace = _shell().user_ns
-    if name not in namespace:
-        payload = {"kind": "missing"}
-    else:
-        payload = _encode(namespace[name], trust)
+    payload = {"kind": "missing"} if name not in namespace else _encode(namespace[name], trust)
     payload["pull"] = token
     reply = _bridge(payload)
     if "error" in reply:
