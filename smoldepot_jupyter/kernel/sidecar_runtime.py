@@ -43,7 +43,7 @@ class ToolError(Exception):
 
 
 class FinalAnswerSignal(BaseException):
-    """Raised by final_answer() to end the action; a BaseException so `except Exception` misses it."""
+    """Raised by final_answer() to end the action (a BaseException: `except Exception` misses it)."""
 
 
 def _shell():
@@ -147,7 +147,7 @@ def _signature(spec):
 
 
 def make_stub(name, params, doc, returns=None):
-    """Build the sidecar-side function for host tool `name`: its signature and docstring, no body."""
+    """Build the sidecar function for host tool `name`: its signature and docstring, no body."""
     signature = None
     if params is not None:
         signature = _signature(params)
