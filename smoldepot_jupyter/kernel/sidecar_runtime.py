@@ -43,7 +43,7 @@ class ToolError(Exception):
 
 
 class FinalAnswerSignal(BaseException):
-    """Raised by final_answer() to end the action (a BaseException: `except Exception` misses it)."""
+    """Raised by final_answer() to end the action; `except Exception` does not catch it."""
 
 
 def _shell():
