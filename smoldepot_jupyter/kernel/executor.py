@@ -33,14 +33,11 @@ from .execution import Execution, ExecutionError
 from .guards import GuardRailViolation, check_action
 from .observation import strip_ansi
 from .outputs import OutputCollector, OutputListener
+from .receive import Request, apply_reply, receive
 from .transfer import TransferError, decode_pulled
 
 __all__ = ["ExecutionInterrupted", "KernelExecutor", "KernelStartError"]
 
-_ALIVE_INTERVAL = 0.2
-_HEARTBEAT_GRACE = 1.0
-_IDLE_AFTER_REPLY = 5.0
-_MAX_DRAIN = 500
 _KERNEL_ARGS = [
     "--HistoryManager.enabled=False",
     "--InteractiveShell.colors=nocolor",
@@ -429,108 +426,33 @@ class KernelExecutor:
             stop_on_error=False,
             user_expressions={"dropped": "__smoldepot__.dropped()"} if not silent else {},
         )
+        request = Request(
+            client=kc,
+            poller=self._poller,  # type: ignore[arg-type]
+            bridge=self._bridge,
+            msg_id=msg_id,
+            execution=execution,
+            collector=collector,
+            interrupt=self.interrupt,
+            kernel_alive=self.is_alive,
+            interrupt_grace=self.interrupt_grace,
+        )
         try:
-            reply = self._receive(msg_id, execution, collector, timeout)
+            reply, failure = receive(request, timeout)
         except KeyboardInterrupt:
             self.interrupt()
-            with contextlib.suppress(KeyboardInterrupt):
-                self._receive(msg_id, execution, collector, 0.0, interrupted=True)
+            try:
+                reply, failure = receive(request, 0.0, interrupted=True)
+            except KeyboardInterrupt:
+                reply, failure = None, None
+            if failure is not None:
+                self._recover(execution, failure)
             execution.outputs = collector.outputs
             raise ExecutionInterrupted(execution) from None
-        if reply is not None:
-            self._apply_reply(reply, execution, timeout)
-
-    def _receive(
-        self,
-        msg_id: str,
-        execution: Execution,
-        collector: OutputCollector,
-        timeout: float,
-        interrupted: bool = False,
-    ) -> dict[str, Any] | None:
-        """The one receive loop: returns the execute_reply content, or None after a restart."""
-        kc, poller = self._kc, self._poller
-        assert kc is not None and poller is not None
-        iopub, shell, stdin = (
-            kc.iopub_channel.socket,
-            kc.shell_channel.socket,
-            kc.stdin_channel.socket,
-        )
-        session = kc.session
-        now = time.monotonic()
-        deadline = now + timeout
-        grace_deadline = now + self.interrupt_grace if interrupted else None
-        next_alive_check = now + _ALIVE_INTERVAL
-        silent_heart_since: float | None = None
-        reply: dict[str, Any] | None = None
-        reply_at = 0.0
-        idle = False
-        while reply is None or not idle:
-            now = time.monotonic()
-            if grace_deadline is None and now >= deadline:
-                execution.timed_out = True
-                self.interrupt()
-                grace_deadline = now + self.interrupt_grace
-            if grace_deadline is not None and now >= grace_deadline:
-                self._recover(execution, "stopped responding to an interrupt")
-                return None
-            if reply is not None and now - reply_at > _IDLE_AFTER_REPLY:
-                break
-            if now >= next_alive_check:
-                next_alive_check = now + _ALIVE_INTERVAL
-                if not self._km.is_alive():  # type: ignore[union-attr]
-                    self._recover(execution, "died")
-                    return None
-                if kc.hb_channel.is_beating():
-                    silent_heart_since = None
-                elif silent_heart_since is None:
-                    silent_heart_since = now
-                elif now - silent_heart_since > _HEARTBEAT_GRACE:
-                    self._recover(execution, "stopped answering its heartbeat")
-                    return None
-            until = min(deadline if grace_deadline is None else grace_deadline, next_alive_check)
-            wait_ms = max(0, min(int((until - now) * 1000) + 1, 200))
-            ready = dict(poller.poll(wait_ms))
-            if stdin in ready:
-                for msg in self._drain(stdin, session):
-                    if (
-                        msg["header"]["msg_type"] == "input_request"
-                        and msg["parent_header"].get("msg_id") == msg_id
-                    ):
-                        content = msg["content"]
-                        value = self._bridge.answer(
-                            str(content.get("prompt", "")), bool(content.get("password")), execution
-                        )
-                        kc.input(value)
-            if shell in ready:
-                for msg in self._drain(shell, session):
-                    if (
-                        msg["header"]["msg_type"] == "execute_reply"
-                        and msg["parent_header"].get("msg_id") == msg_id
-                    ):
-                        reply = msg["content"]
-                        reply_at = time.monotonic()
-            if iopub in ready:
-                for msg in self._drain(iopub, session):
-                    if msg["parent_header"].get("msg_id") != msg_id:
-                        continue
-                    if msg["header"]["msg_type"] == "status":
-                        idle = idle or msg["content"].get("execution_state") == "idle"
-                    else:
-                        collector.add(msg)
-        return reply
-
-    @staticmethod
-    def _drain(socket: zmq.Socket, session: Any) -> list[dict[str, Any]]:
-        messages = []
-        for _ in range(_MAX_DRAIN):
-            try:
-                frames = socket.recv_multipart(zmq.NOBLOCK, copy=True)
-            except zmq.Again:
-                break
-            _, parts = session.feed_identities(frames)
-            messages.append(session.deserialize(parts))
-        return messages
+        if failure is not None:
+            self._recover(execution, failure)
+        elif reply is not None:
+            apply_reply(reply, execution, timeout, self._interrupt_requested)
 
     def _recover(self, execution: Execution, what: str) -> None:
         """Restart a dead or unresponsive sidecar and say so in the execution."""
@@ -553,43 +475,3 @@ class KernelExecutor:
             )
         except KernelStartError as exc:
             execution.notes.append(f"[The Python kernel {what}{how} and could not restart: {exc}]")
-
-    def _apply_reply(self, reply: dict[str, Any], execution: Execution, timeout: float) -> None:
-        execution.execution_count = reply.get("execution_count")
-        dropped = reply.get("user_expressions", {}).get("dropped", {})
-        if dropped.get("status") == "ok":
-            with contextlib.suppress(KeyError, ValueError):
-                execution.dropped_output_chars += int(dropped["data"]["text/plain"])
-        for payload in reply.get("payload", []):
-            if payload.get("source") == "ask_exit":
-                execution.notes.append(
-                    "[exit() does not end anything here: the kernel keeps running and so does "
-                    "the code after it. To finish, call final_answer(...).]"
-                )
-        if reply.get("status") == "ok":
-            return
-        ename = reply.get("ename", "Error")
-        if ename == "FinalAnswerSignal" and execution.has_final_answer:
-            return
-        traceback = [strip_ansi(line) for line in reply.get("traceback", [])]
-        execution.error = ExecutionError(ename, strip_ansi(str(reply.get("evalue", ""))), traceback)
-        if execution.timed_out:
-            execution.error = ExecutionError(
-                "TimeoutError",
-                f"the action ran longer than {timeout:g} s and was interrupted",
-                traceback,
-            )
-            execution.notes.append(
-                f"[The action was stopped after {timeout:g} s: it ran past its time limit. "
-                "Variables assigned before that point are kept. Make it faster or do less per "
-                "step.]"
-            )
-        elif ename == "KeyboardInterrupt" and self._interrupt_requested:
-            execution.notes.append(
-                "[The action was interrupted. Variables assigned before that point are kept.]"
-            )
-        elif ename == "SystemExit":
-            execution.notes.append(
-                "[sys.exit() ended only this action; the kernel and its variables remain. "
-                "To finish, call final_answer(...).]"
-            )
