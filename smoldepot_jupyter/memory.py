@@ -1,0 +1,393 @@
+"""The agent's memory: typed steps as plain dataclasses, their JSON form, and the chat messages
+the next model call is built from (append-only, so provider prompt caches keep hitting)."""
+
+from __future__ import annotations
+
+import numbers
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from .kernel.execution import Execution, SidecarObject
+from .usage import Timing, TokenUsage
+
+__all__ = [
+    "ActionStep",
+    "AgentMemory",
+    "FinalAnswerStep",
+    "MemoryStep",
+    "PlanningStep",
+    "TaskStep",
+    "from_jsonable",
+    "step_from_dict",
+    "to_jsonable",
+]
+
+_MAX_DEPTH = 64
+_MAX_REPR = 20_000
+_IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+_NO_ANSWER = "(no final answer)"
+_EMPTY_OUTPUT = "(empty response)"
+_PLAN_FOLLOW_UP = "Now carry out this plan, one step at a time."
+
+
+def to_jsonable(value: Any) -> Any:
+    """`value` as JSON-able data: JSON types as they are (tuples as lists, keys as strings),
+    anything else as ``{"type": <type name>, "repr": <repr>}`` (the form `Execution` uses)."""
+    return _to_jsonable(value, 0)
+
+
+def from_jsonable(value: Any) -> Any:
+    """Undo `to_jsonable` as far as JSON allows: ``{"type", "repr"}`` dicts become
+    `SidecarObject` (a value known only by its type and repr); the rest is returned as is."""
+    if isinstance(value, dict):
+        if set(value) == {"type", "repr"} and all(isinstance(v, str) for v in value.values()):
+            return SidecarObject(type=value["type"], repr=value["repr"])
+        return {k: from_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_jsonable(v) for v in value]
+    return value
+
+
+def _to_jsonable(value: Any, depth: int) -> Any:
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, SidecarObject):
+        return {"type": value.type, "repr": value.repr}
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real) and hasattr(value, "dtype"):
+        return float(value)
+    if depth < _MAX_DEPTH:
+        if isinstance(value, list | tuple):
+            return [_to_jsonable(v, depth + 1) for v in value]
+        if isinstance(value, dict):
+            return {str(k): _to_jsonable(v, depth + 1) for k, v in value.items()}
+    return {"type": type(value).__name__, "repr": _safe_repr(value)}
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception as exc:
+        return f"<{type(value).__name__} object (repr failed: {type(exc).__name__}: {exc})>"
+    if len(text) > _MAX_REPR:
+        cut = len(text) - _MAX_REPR
+        text = f"{text[: _MAX_REPR // 2]}[… {cut:,} characters cut …]{text[-_MAX_REPR // 2 :]}"
+    return text
+
+
+def _now() -> Timing:
+    return Timing(start=time.time())
+
+
+def _timing_from(data: dict[str, Any] | None) -> Timing:
+    return Timing.from_dict(data) if data else _now()
+
+
+@dataclass
+class TaskStep:
+    """The user's task, and the names of the variables given with it (already in the kernel)."""
+
+    type: ClassVar[str] = "task"
+
+    task: str
+    additional_args_names: list[str] = field(default_factory=list)
+    timing: Timing = field(default_factory=_now)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "task": self.task,
+            "additional_args_names": list(self.additional_args_names),
+            "timing": self.timing.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaskStep:
+        return cls(
+            task=data["task"],
+            additional_args_names=list(data.get("additional_args_names") or []),
+            timing=_timing_from(data.get("timing")),
+        )
+
+    def to_messages(self, images: bool = False) -> list[dict[str, Any]]:
+        """One user message: the task, and the variables given with it."""
+        text = f"New task:\n{self.task}"
+        if self.additional_args_names:
+            names = ", ".join(self.additional_args_names)
+            text += (
+                f"\n\nVariables given with this task (already defined, use them by name): {names}"
+            )
+        return [{"role": "user", "content": text}]
+
+
+@dataclass
+class PlanningStep:
+    """A plan the model wrote (before the first action, or revised every few steps)."""
+
+    type: ClassVar[str] = "planning"
+
+    plan: str
+    model_input_messages: list[dict[str, Any]] | None = None
+    model_output: str = ""
+    token_usage: TokenUsage = field(default_factory=TokenUsage)
+    timing: Timing = field(default_factory=_now)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "plan": self.plan,
+            "model_input_messages": to_jsonable(self.model_input_messages),
+            "model_output": self.model_output,
+            "token_usage": self.token_usage.to_dict(),
+            "timing": self.timing.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PlanningStep:
+        return cls(
+            plan=data["plan"],
+            model_input_messages=data.get("model_input_messages"),
+            model_output=data.get("model_output", ""),
+            token_usage=TokenUsage.from_dict(data.get("token_usage")),
+            timing=_timing_from(data.get("timing")),
+        )
+
+    def to_messages(self, images: bool = False) -> list[dict[str, Any]]:
+        """The plan as an assistant message, then a short user message to proceed, so that roles
+        keep alternating and the next call does not end on an assistant turn (which some
+        providers treat as a prefix to continue)."""
+        return [
+            {"role": "assistant", "content": self.plan or _EMPTY_OUTPUT},
+            {"role": "user", "content": _PLAN_FOLLOW_UP},
+        ]
+
+
+@dataclass
+class ActionStep:
+    """One model turn and what acting on it produced.
+
+    `observation` is the text the model reads next; `error` says what went wrong (a parse error,
+    an exception, a refused final answer). `is_best_answer_fallback` marks the last call made
+    when the step budget ran out. `tool_calls_requested` is what a JSON tool-calling agent asked
+    for; a code agent's calls are in `execution.tool_calls`.
+    """
+
+    type: ClassVar[str] = "action"
+
+    step_number: int
+    model_input_messages: list[dict[str, Any]] | None = None
+    model_output: str = ""
+    thought: str = ""
+    code: str | None = None
+    tool_calls_requested: list[dict[str, Any]] = field(default_factory=list)
+    execution: Execution | None = None
+    observation: str = ""
+    error: str | None = None
+    token_usage: TokenUsage = field(default_factory=TokenUsage)
+    timing: Timing = field(default_factory=_now)
+    is_final_answer: bool = False
+    final_answer: Any = None
+    is_best_answer_fallback: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "step_number": self.step_number,
+            "model_input_messages": to_jsonable(self.model_input_messages),
+            "model_output": self.model_output,
+            "thought": self.thought,
+            "code": self.code,
+            "tool_calls_requested": to_jsonable(self.tool_calls_requested),
+            "execution": None if self.execution is None else self.execution.to_dict(),
+            "observation": self.observation,
+            "error": self.error,
+            "token_usage": self.token_usage.to_dict(),
+            "timing": self.timing.to_dict(),
+            "is_final_answer": self.is_final_answer,
+            "final_answer": to_jsonable(self.final_answer),
+            "is_best_answer_fallback": self.is_best_answer_fallback,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ActionStep:
+        execution = data.get("execution")
+        return cls(
+            step_number=int(data["step_number"]),
+            model_input_messages=data.get("model_input_messages"),
+            model_output=data.get("model_output", ""),
+            thought=data.get("thought", ""),
+            code=data.get("code"),
+            tool_calls_requested=list(data.get("tool_calls_requested") or []),
+            execution=Execution.from_dict(execution) if execution else None,
+            observation=data.get("observation", ""),
+            error=data.get("error"),
+            token_usage=TokenUsage.from_dict(data.get("token_usage")),
+            timing=_timing_from(data.get("timing")),
+            is_final_answer=bool(data.get("is_final_answer", False)),
+            final_answer=from_jsonable(data.get("final_answer")),
+            is_best_answer_fallback=bool(data.get("is_best_answer_fallback", False)),
+        )
+
+    def to_messages(self, images: bool = False) -> list[dict[str, Any]]:
+        """The model output as given (assistant), then what came of it (user).
+
+        An empty output is sent as "(empty response)": several providers refuse empty messages.
+
+        A step that ended the run (final answer, or the best-answer fallback) has no user turn:
+        the model never saw one, and a following task then keeps roles alternating. With
+        `images`, pictures the action displayed are attached for vision models.
+        """
+        said = self.model_output or _EMPTY_OUTPUT
+        messages: list[dict[str, Any]] = [{"role": "assistant", "content": said}]
+        if self.is_final_answer or self.is_best_answer_fallback:
+            return messages
+        parts = []
+        if self.observation:
+            parts.append(f"Observation:\n{self.observation}")
+        if self.error and self.error not in self.observation:
+            parts.append(f"Error:\n{self.error}")
+        text = "\n\n".join(parts) or "Observation:\n(no output)"
+        pictures = self._image_parts() if images else []
+        content: Any = [{"type": "text", "text": text}, *pictures] if pictures else text
+        messages.append({"role": "user", "content": content})
+        return messages
+
+    def _image_parts(self) -> list[dict[str, Any]]:
+        if self.execution is None:
+            return []
+        parts = []
+        for output in self.execution.outputs:
+            data = output.get("data") or {}
+            for mime in _IMAGE_TYPES:
+                if isinstance(data.get(mime), str):
+                    payload = data[mime].replace("\n", "")
+                    url = f"data:{mime};base64,{payload}"
+                    parts.append({"type": "image_url", "image_url": {"url": url}})
+                    break
+        return parts
+
+
+@dataclass
+class FinalAnswerStep:
+    """The run's answer, as returned to the caller."""
+
+    type: ClassVar[str] = "final_answer"
+
+    output: Any
+    timing: Timing = field(default_factory=_now)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "output": to_jsonable(self.output),
+            "timing": self.timing.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FinalAnswerStep:
+        return cls(
+            output=from_jsonable(data.get("output")), timing=_timing_from(data.get("timing"))
+        )
+
+    def to_messages(self, images: bool = False) -> list[dict[str, Any]]:
+        """Nothing: the answer is already in the action step that gave it."""
+        return []
+
+
+MemoryStep = TaskStep | PlanningStep | ActionStep | FinalAnswerStep
+
+_STEP_TYPES: dict[str, type[MemoryStep]] = {
+    cls.type: cls for cls in (TaskStep, PlanningStep, ActionStep, FinalAnswerStep)
+}
+
+
+def step_from_dict(data: dict[str, Any]) -> MemoryStep:
+    """Rebuild a step from its `to_dict` form; the ``"type"`` key says which step it is."""
+    kind = data.get("type") if isinstance(data, dict) else None
+    cls = _STEP_TYPES.get(kind)  # type: ignore[arg-type]
+    if cls is None:
+        known = ", ".join(_STEP_TYPES)
+        raise ValueError(f"not a memory step: type {kind!r} (expected one of {known})")
+    return cls.from_dict(data)
+
+
+@dataclass
+class AgentMemory:
+    """The system prompt and the steps so far; what the next model call is built from."""
+
+    system_prompt: str = ""
+    steps: list[MemoryStep] = field(default_factory=list)
+
+    def reset(self) -> None:
+        """Forget every step (the system prompt stays)."""
+        self.steps.clear()
+
+    @property
+    def token_usage(self) -> TokenUsage:
+        """Tokens of every model call in memory, summed."""
+        total = TokenUsage()
+        for step in self.steps:
+            if isinstance(step, ActionStep | PlanningStep):
+                total = total + step.token_usage
+        return total
+
+    def to_messages(self, images: bool = False) -> list[dict[str, Any]]:
+        """The chat messages for the next model call: the system prompt, then each step's messages.
+
+        Append-only: each step's messages depend on that step alone, so what was sent for steps
+        1..n is sent again byte for byte, whatever comes next. Pass `images=True` for a vision
+        model to see the pictures actions displayed.
+        """
+        messages: list[dict[str, Any]] = []
+        if self.system_prompt:
+            messages.append({"role": "system", "content": self.system_prompt})
+        for step in self.steps:
+            messages.extend(step.to_messages(images=images))
+        return messages
+
+    def summary(self, max_chars: int = 1_000) -> str:
+        """A short text of the runs in memory, each task and its final answer, for a following
+        task that continues the conversation without the full history. Empty if no task yet."""
+        runs: list[tuple[str, str]] = []
+        answer: str | None = None
+        for step in self.steps:
+            if isinstance(step, TaskStep):
+                if runs:
+                    runs[-1] = (runs[-1][0], _NO_ANSWER if answer is None else answer)
+                runs.append((step.task, ""))
+                answer = None
+            elif isinstance(step, FinalAnswerStep):
+                answer = str(step.output)
+            elif isinstance(step, ActionStep) and (
+                step.is_final_answer or step.is_best_answer_fallback
+            ):
+                answer = str(step.final_answer)
+        if not runs:
+            return ""
+        runs[-1] = (runs[-1][0], _NO_ANSWER if answer is None else answer)
+        lines = ["Earlier tasks in this conversation and their final answers:"]
+        for number, (task, result) in enumerate(runs, start=1):
+            lines.append(f"Task {number}: {_clip(task, max_chars)}")
+            lines.append(f"Answer {number}: {_clip(result, max_chars)}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"system_prompt": self.system_prompt, "steps": [s.to_dict() for s in self.steps]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AgentMemory:
+        return cls(
+            system_prompt=data.get("system_prompt", ""),
+            steps=[step_from_dict(s) for s in data.get("steps", [])],
+        )
+
+
+def _clip(text: str, max_chars: int) -> str:
+    text = text.strip()
+    return text if len(text) <= max_chars else text[:max_chars].rstrip() + " […]"
