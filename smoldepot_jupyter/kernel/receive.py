@@ -61,7 +61,8 @@ def receive(
 ) -> tuple[dict[str, Any] | None, str | None]:
     """Follow the request until reply and idle. Returns ``(reply_content, None)``, or
     ``(None, what_went_wrong)`` when the kernel must be restarted. Past `timeout` the kernel is
-    interrupted (and `execution.timed_out` set); `interrupted` means that already happened."""
+    interrupted (and `execution.timed_out` set); `interrupted` means that already happened.
+    Time spent answering on the host (running tools) does not count against `timeout`."""
     kc, execution, msg_id = request.client, request.execution, request.msg_id
     iopub, shell, stdin = (
         kc.iopub_channel.socket,
@@ -108,7 +109,12 @@ def receive(
                 ):
                     content = msg["content"]
                     prompt, password = str(content.get("prompt", "")), bool(content.get("password"))
+                    host_started = time.monotonic()
                     kc.input(request.bridge.answer(prompt, password, execution))
+                    # Time in host tools is not the action's: only the sidecar's code is timed.
+                    spent = time.monotonic() - host_started
+                    deadline += spent
+                    next_alive_check += spent
         if shell in ready:
             for msg in _drain(shell, session):
                 if (
