@@ -1,0 +1,439 @@
+"""The multi-step loop shared by `CodeAgent` and `ToolCallingAgent`.
+
+A run: the task goes into memory; each step the model reads the messages memory makes and acts;
+what came of it becomes the next observation, until `final_answer` is accepted, the steps run out
+(then one last call for a best answer), the run is interrupted, or the model fails. Every change
+is an event; the recorder and any UI only observe. Nothing here prints or displays.
+"""
+
+from __future__ import annotations
+
+import inspect
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..events import (
+    ErrorEvent,
+    Event,
+    EventBus,
+    FinalAnswer,
+    ModelCallFinished,
+    ModelDelta,
+    Observer,
+    PlanningFinished,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    new_run_id,
+)
+from ..kernel import KernelStartError, TransferError
+from ..memory import ActionStep, AgentMemory, FinalAnswerStep, MemoryStep, PlanningStep, TaskStep
+from ..models import Model, ModelError, ModelResponse, resolve_model
+from ..records import DEFAULT_DIRECTORY, RunRecorder
+from ..tools import FinalAnswerTool, FunctionTool, Tool, as_tool, final_answer
+from ..usage import Timing, TokenUsage
+from .prompts import final_answer_rejected, planning_request
+from .result import RunResult
+
+__all__ = ["FinalAnswerCheck", "MultiStepAgent", "StepCallback"]
+
+#: ``check(answer, memory) -> bool | str``: True (or None) accepts; False or a reason refuses.
+FinalAnswerCheck = Callable[[Any, AgentMemory], "bool | str | None"]
+#: Receives each finished step (and the agent, if it takes a second argument).
+StepCallback = Callable[..., None]
+
+#: Failures of the world (model, kernel, transfer), reported as a run in state "error".
+_OPERATIONAL_ERRORS = (ModelError, KernelStartError, TransferError)
+
+
+class MultiStepAgent:
+    """The loop: memory, events, planning, final-answer checks, the max-steps fallback,
+    interrupts and streaming. Subclasses define how one action step is taken."""
+
+    uses_code: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        tools: Iterable[Any] = (),
+        model: Model | str | None = None,
+        *,
+        max_steps: int = 20,
+        planning_interval: int | None = None,
+        final_answer_checks: Sequence[FinalAnswerCheck] = (),
+        step_callbacks: Sequence[StepCallback] = (),
+        managed_agents: Sequence[MultiStepAgent] = (),
+        instructions: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        observers: Sequence[Observer] = (),
+        record_dir: str | Path | None = DEFAULT_DIRECTORY,
+        max_tokens: int = 2048,
+        max_observation_chars: int = 10_000,
+    ) -> None:
+        if max_steps < 1:
+            raise ValueError(f"max_steps must be at least 1, not {max_steps}")
+        if planning_interval is not None and planning_interval < 1:
+            raise ValueError(f"planning_interval must be at least 1, not {planning_interval}")
+        self.model = resolve_model(model)
+        self.max_steps = max_steps
+        self.planning_interval = planning_interval
+        self.final_answer_checks = list(final_answer_checks)
+        self.step_callbacks = list(step_callbacks)
+        self.instructions = instructions
+        self.name = name
+        self.description = description
+        self.max_tokens = max_tokens
+        self.max_observation_chars = max_observation_chars
+        self.managed_agents = {self._managed_name(a): a for a in managed_agents}
+        self.tools: dict[str, Tool] = {}
+        for item in [*tools, *(_managed_agent_tool(a) for a in managed_agents)]:
+            self._add_tool(item)
+        self.events = EventBus(observers)
+        self.recorder = RunRecorder(record_dir) if record_dir is not None else None
+        if self.recorder is not None:
+            self.events.subscribe(self.recorder)
+        self.memory = AgentMemory(system_prompt=self.system_prompt())
+        self.last_result: RunResult | None = None
+        self._interrupted = threading.Event()
+        self._run_id = ""
+        self._current_step: int | None = None
+
+    # ----------------------------------------------------------------- set-up
+
+    @staticmethod
+    def _managed_name(agent: MultiStepAgent) -> str:
+        if not agent.name or not agent.description:
+            raise ValueError(
+                "a managed agent needs a name and a description, e.g. "
+                "CodeAgent(..., name='analyst', description='Answers questions about data')"
+            )
+        return agent.name
+
+    def _add_tool(self, item: Any) -> None:
+        tool = as_tool(item)
+        if tool.name == "final_answer":
+            if isinstance(tool, FinalAnswerTool):
+                return
+            raise ValueError("a tool may not be named 'final_answer': every agent has it built in")
+        if tool.name in self.tools:
+            raise ValueError(f"two tools are named {tool.name!r}; tool names must be unique")
+        self.tools[tool.name] = tool
+
+    @property
+    def prompt_tools(self) -> list[Tool]:
+        """The tools the prompt lists: final_answer first, then the given ones in order."""
+        return [final_answer, *self.tools.values()]
+
+    def system_prompt(self) -> str:
+        """The system prompt (the same for the same tools and options)."""
+        raise NotImplementedError
+
+    def subscribe(self, observer: Observer) -> Callable[[], None]:
+        """Send every event of every run to `observer`; returns a function that unsubscribes."""
+        return self.events.subscribe(observer)
+
+    def _emit(self, event_type: type[Event], **fields: Any) -> None:
+        self.events.emit(event_type(run_id=self._run_id, **fields))
+
+    # ----------------------------------------------------------------- running
+
+    def interrupt(self) -> None:
+        """Stop the run: between steps, during a model call, and during an action."""
+        self._interrupted.set()
+
+    def run(
+        self,
+        task: str,
+        reset: bool = True,
+        stream: bool = False,
+        additional_args: Mapping[str, Any] | None = None,
+        max_steps: int | None = None,
+    ) -> RunResult | Iterator[Event]:
+        """Run `task` to an answer. `reset=False` continues the conversation (and the session's
+        state); `additional_args` are given to the run by name; `stream=True` returns an iterator
+        of events (the result is then in `last_result`)."""
+        if not isinstance(task, str) or not task.strip():
+            raise ValueError("the task must be a non-empty string saying what to do")
+        steps = self.max_steps if max_steps is None else max_steps
+        if steps < 1:
+            raise ValueError(f"max_steps must be at least 1, not {steps}")
+        if stream:
+            return self._stream(task, reset, dict(additional_args or {}), steps)
+        return self._run(task, reset, dict(additional_args or {}), steps)
+
+    def _stream(
+        self, task: str, reset: bool, additional_args: dict[str, Any], max_steps: int
+    ) -> Iterator[Event]:
+        events: queue.Queue[Any] = queue.Queue()
+        done = object()
+        failure: list[BaseException] = []
+        unsubscribe = self.events.subscribe(events.put)
+
+        def target() -> None:
+            try:
+                self._run(task, reset, additional_args, max_steps)
+            except BaseException as exc:
+                failure.append(exc)
+            finally:
+                events.put(done)
+
+        worker = threading.Thread(target=target, name="smoldepot-run", daemon=True)
+        worker.start()
+        try:
+            while (item := events.get()) is not done:
+                yield item
+        finally:
+            if worker.is_alive():
+                self.interrupt()
+            worker.join()
+            unsubscribe()
+        if failure:
+            raise failure[0]
+
+    def _run(
+        self, task: str, reset: bool, additional_args: dict[str, Any], max_steps: int
+    ) -> RunResult:
+        self._run_id = new_run_id()
+        self._interrupted.clear()
+        if reset:
+            self.memory.reset()
+            self._reset_session()
+        first = len(self.memory.steps)
+        timing = Timing(start=time.time())
+        self._emit(
+            RunStarted,
+            task=task,
+            model_id=self.model.model_id,
+            max_steps=max_steps,
+            tools=[t.name for t in self.prompt_tools],
+        )
+        state, output, error, unexpected = "error", None, None, None
+        try:
+            task_text, names = self._give_args(task, additional_args)
+            self.memory.steps.append(TaskStep(task=task_text, additional_args_names=names))
+            state, output = self._loop(max_steps)
+        except KeyboardInterrupt:
+            state = "interrupted"
+        except _OPERATIONAL_ERRORS as exc:
+            error = str(exc)
+            self._emit(ErrorEvent, step=self._current_step, message=error)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            self._emit(ErrorEvent, step=self._current_step, message=error)
+            unexpected = exc
+        finally:
+            self._current_step = None
+            timing.end = time.time()
+            if state in ("success", "max_steps"):
+                self.memory.steps.append(FinalAnswerStep(output=output))
+                self._emit(FinalAnswer, output=output)
+            steps = self.memory.steps[first:]
+            usage = _total_usage(steps)
+            self._emit(
+                RunFinished,
+                state=state,
+                output=output,
+                token_usage=usage,
+                duration=timing.duration or 0.0,
+                error=error,
+            )
+            record = self.recorder.path_for(self._run_id) if self.recorder else None
+            self.last_result = RunResult(
+                output=output,
+                state=state,
+                steps=steps,
+                token_usage=usage,
+                timing=timing,
+                run_id=self._run_id,
+                record_path=record,
+                error=error,
+            )
+        if unexpected is not None:
+            raise unexpected
+        return self.last_result
+
+    def _loop(self, max_steps: int) -> tuple[str, Any]:
+        for number in range(1, max_steps + 1):
+            self._check_interrupt()
+            self._current_step = number
+            if self.planning_interval and (number - 1) % self.planning_interval == 0:
+                self._plan(number, max_steps)
+                self._check_interrupt()
+            step = self._action_step(number)
+            if step.is_final_answer:
+                return "success", step.final_answer
+            self._check_interrupt()
+        self._current_step = max_steps + 1
+        return "max_steps", self._best_answer(max_steps + 1)
+
+    def _check_interrupt(self) -> None:
+        if self._interrupted.is_set():
+            raise KeyboardInterrupt
+
+    # ----------------------------------------------------------------- pieces of a step
+
+    def _call_model(
+        self,
+        step: int | None,
+        messages: list[dict[str, Any]],
+        *,
+        stop_when: Callable[[str], bool] | None = None,
+        stop: list[str] | None = None,
+        tools: list[dict[str, Any]] | None = None,
+    ) -> ModelResponse:
+        def on_delta(text: str) -> None:
+            self._emit(ModelDelta, step=step, text=text)
+
+        def cut(text: str) -> bool:
+            return self._interrupted.is_set() or (stop_when is not None and stop_when(text))
+
+        response = self.model.generate(
+            messages,
+            stop=stop,
+            max_tokens=self.max_tokens,
+            tools=tools,
+            on_delta=on_delta,
+            stop_when=cut,
+        )
+        self._emit(ModelCallFinished, step=step, text=response.text, token_usage=response.usage)
+        return response
+
+    def _plan(self, number: int, max_steps: int) -> None:
+        first = not any(isinstance(s, PlanningStep) for s in self._this_run_steps())
+        request = {"role": "user", "content": planning_request(max_steps - number + 1, first)}
+        started = time.time()
+        response = self._call_model(None, [*self.memory.to_messages(), request])
+        step = PlanningStep(
+            plan=response.text.strip(),
+            model_output=response.text,
+            token_usage=response.usage,
+            timing=Timing(start=started, end=time.time()),
+        )
+        self.memory.steps.append(step)
+        self._emit(PlanningFinished, plan=step.plan)
+        self._emit(StepFinished, step=step)
+        self._call_back(step)
+
+    def _this_run_steps(self) -> list[MemoryStep]:
+        for index in range(len(self.memory.steps) - 1, -1, -1):
+            if isinstance(self.memory.steps[index], TaskStep):
+                return self.memory.steps[index:]
+        return list(self.memory.steps)
+
+    def _finish_step(self, step: ActionStep) -> None:
+        """Check a final answer, then record the step: memory, event, callbacks."""
+        if step.is_final_answer and not step.is_best_answer_fallback:
+            reason = self._failed_check(step.final_answer)
+            if reason is not None:
+                step.is_final_answer = False
+                note = final_answer_rejected(reason)
+                step.observation = f"{step.observation}\n{note}" if step.observation else note
+        step.timing.end = time.time()
+        self.memory.steps.append(step)
+        self._emit(StepFinished, step=step)
+        self._call_back(step)
+
+    def _failed_check(self, answer: Any) -> str | None:
+        for check in self.final_answer_checks:
+            name = getattr(check, "__name__", type(check).__name__)
+            try:
+                verdict = check(answer, self.memory)
+            except Exception as exc:
+                return f"the check {name} raised {type(exc).__name__}: {exc}"
+            if verdict is True or verdict is None:
+                continue
+            if isinstance(verdict, str) and verdict.strip():
+                return verdict.strip()
+            return f"the check {name} refused it"
+        return None
+
+    def _call_back(self, step: MemoryStep) -> None:
+        for callback in self.step_callbacks:
+            try:
+                if _takes_two(callback):
+                    callback(step, self)
+                else:
+                    callback(step)
+            except Exception as exc:
+                name = getattr(callback, "__name__", repr(callback))
+                self._emit(
+                    ErrorEvent,
+                    step=self._current_step,
+                    message=f"step callback {name} raised {type(exc).__name__}: {exc}",
+                )
+
+    # ----------------------------------------------------------------- for subclasses
+
+    def _reset_session(self) -> None:
+        """Forget the session's state when a run starts with reset=True."""
+
+    def _give_args(self, task: str, additional_args: dict[str, Any]) -> tuple[str, list[str]]:
+        """Hand `additional_args` to the run; returns the task text and the names given."""
+        raise NotImplementedError
+
+    def _action_step(self, number: int) -> ActionStep:
+        """Take step `number`: call the model, act, and `_finish_step` the result."""
+        raise NotImplementedError
+
+    def _best_answer(self, number: int) -> Any:
+        """After max_steps: one last model call for the best answer; returns it."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the agent holds (its kernel, its record file)."""
+        if self.recorder is not None:
+            self.recorder.close()
+
+    def __enter__(self) -> MultiStepAgent:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _total_usage(steps: Iterable[MemoryStep]) -> TokenUsage:
+    total = TokenUsage()
+    for step in steps:
+        if isinstance(step, ActionStep | PlanningStep):
+            total = total + step.token_usage
+    return total
+
+
+def _takes_two(callback: Callable[..., Any]) -> bool:
+    try:
+        inspect.signature(callback).bind(None, None)
+    except TypeError:
+        return False
+    except ValueError:
+        return False
+    return True
+
+
+def _managed_agent_tool(agent: MultiStepAgent) -> FunctionTool:
+    """A managed agent as a tool of its manager: give it a task, get its final answer."""
+    name = MultiStepAgent._managed_name(agent)
+
+    def delegate(task: str) -> str:
+        result = agent.run(task)
+        assert isinstance(result, RunResult)
+        if result.state == "success":
+            return str(result.output)
+        if result.state == "max_steps":
+            return f"{result.output}\n(best answer after running out of steps; it may be wrong)"
+        return f"(the agent {name} stopped: {result.state}; {result.error or 'no answer'})"
+
+    delegate.__name__ = delegate.__qualname__ = name
+    return FunctionTool(
+        delegate,
+        name=name,
+        description=(
+            f"{agent.description.strip()} (a team member: give it a complete task in plain "
+            "words, with everything it needs; it answers with its final answer)"
+        ),
+        inputs={"task": {"type": "string", "description": "The task, stated in full."}},
+        output_type="string",
+    )

@@ -1,0 +1,219 @@
+"""`CodeAgent`: the model acts by writing Python, which runs in the sidecar kernel."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Iterable
+from typing import Any
+
+from ..events import ActionParsed, OutputAdded, OutputChanged, ToolCallFinished
+from ..kernel import ExecutionInterrupted, KernelExecutor
+from ..memory import ActionStep
+from ..models import Model
+from ..parsing import is_complete_action, missing_code_message, parse_code_action
+from ..tools import Tool
+from .base import MultiStepAgent
+from .prompts import best_answer_request, code_system_prompt
+
+__all__ = ["CodeAgent"]
+
+_STOP = ["Observation:"]
+
+
+class _ObservedTool:
+    """A tool as the executor sees it (same name, signature and docstring), reporting each call
+    as an event while the action runs."""
+
+    def __init__(self, tool: Tool, agent: CodeAgent) -> None:
+        self._tool = tool
+        self._agent = agent
+        self.name = tool.name
+        self.description = tool.description
+        self.inputs = tool.inputs
+        self.output_type = tool.output_type
+        self.forward = tool.forward
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            result = self._tool(*args, **kwargs)
+        except Exception as exc:
+            self._agent._tool_finished(self.name, args, kwargs, None, exc, started)
+            raise
+        self._agent._tool_finished(self.name, args, kwargs, result, None, started)
+        return result
+
+
+class CodeAgent(MultiStepAgent):
+    """An agent whose actions are Python code run in a `KernelExecutor` (its own, unless one is
+    given). Variables persist across steps, and across runs with ``reset=False``."""
+
+    uses_code = True
+
+    def __init__(
+        self,
+        tools: Iterable[Any] = (),
+        model: Model | str | None = None,
+        executor: KernelExecutor | None = None,
+        max_steps: int = 20,
+        authorized_imports: Collection[str] | None = None,
+        planning_interval: int | None = None,
+        final_answer_checks: Any = (),
+        step_callbacks: Any = (),
+        managed_agents: Any = (),
+        instructions: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        *,
+        step_timeout: float = 300.0,
+        images: bool = False,
+        **options: Any,
+    ) -> None:
+        self.authorized_imports = (
+            None if authorized_imports is None else sorted(set(authorized_imports))
+        )
+        self.step_timeout = step_timeout
+        self.images = images
+        self._owns_executor = executor is None
+        self.executor = executor if executor is not None else KernelExecutor()
+        if authorized_imports is not None or self._owns_executor:
+            self.executor.authorized_imports = (
+                None if self.authorized_imports is None else frozenset(self.authorized_imports)
+            )
+        super().__init__(
+            tools,
+            model,
+            max_steps=max_steps,
+            planning_interval=planning_interval,
+            final_answer_checks=final_answer_checks,
+            step_callbacks=step_callbacks,
+            managed_agents=managed_agents,
+            instructions=instructions,
+            name=name,
+            description=description,
+            **options,
+        )
+        self.executor.register_tools([_ObservedTool(t, self) for t in self.tools.values()])
+        user_input = self.tools.get("user_input")
+        if user_input is not None:
+            self.executor.input_handler = lambda prompt, password: str(user_input(prompt))
+        self._session_used = False
+        if self._owns_executor:
+            self.executor.prewarm()
+
+    def system_prompt(self) -> str:
+        return code_system_prompt(self.prompt_tools, self.authorized_imports, self.instructions)
+
+    def _tool_finished(
+        self,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        result: Any,
+        error: Exception | None,
+        started: float,
+    ) -> None:
+        self._emit(
+            ToolCallFinished,
+            step=self._current_step or 0,
+            name=name,
+            args=list(args),
+            kwargs=dict(kwargs),
+            result_repr="" if error is not None else _short_repr(result),
+            error=None if error is None else f"{type(error).__name__}: {error}",
+            seconds=time.perf_counter() - started,
+        )
+
+    def _reset_session(self) -> None:
+        if self._session_used:
+            self.executor.restart()
+            self._session_used = False
+
+    def _give_args(self, task: str, additional_args: dict[str, Any]) -> tuple[str, list[str]]:
+        for name, value in additional_args.items():
+            self.executor.push(name, value)
+        if additional_args:
+            self._session_used = True
+        return task, list(additional_args)
+
+    def _run_code(self, step: ActionStep, code: str) -> None:
+        number = step.step_number
+
+        def on_output(event: str, index: int, output: dict[str, Any] | None) -> None:
+            if event == "add" and output is not None:
+                self._emit(OutputAdded, step=number, index=index, output=output)
+            elif event == "change" and output is not None:
+                self._emit(OutputChanged, step=number, index=index, output=output)
+
+        self._session_used = True
+        try:
+            execution = self.executor.run(code, timeout=self.step_timeout, on_output=on_output)
+        except ExecutionInterrupted as interrupted:
+            step.execution = interrupted.execution
+            step.observation = interrupted.execution.observation(self.max_observation_chars)
+            step.error = "KeyboardInterrupt: the action was interrupted"
+            self._finish_step(step)
+            raise
+        step.execution = execution
+        step.observation = execution.observation(self.max_observation_chars)
+        if execution.error is not None:
+            step.error = str(execution.error)
+        if execution.has_final_answer:
+            step.is_final_answer = True
+            step.final_answer = execution.final_answer
+
+    def _model_step(self, number: int, extra: list[dict[str, Any]] | None = None) -> ActionStep:
+        step = ActionStep(step_number=number)
+        messages = self.memory.to_messages(images=self.images) + (extra or [])
+        try:
+            response = self._call_model(number, messages, stop_when=is_complete_action, stop=_STOP)
+        except KeyboardInterrupt:
+            step.error = "KeyboardInterrupt: interrupted while the model was answering"
+            self._finish_step(step)
+            raise
+        step.model_output = response.text
+        step.token_usage = response.usage
+        parsed = parse_code_action(response.text)
+        step.thought, step.code = parsed.thought, parsed.code
+        self._emit(ActionParsed, step=number, thought=parsed.thought, code=parsed.code)
+        return step
+
+    def _action_step(self, number: int) -> ActionStep:
+        step = self._model_step(number)
+        if self._interrupted.is_set():
+            step.error = "KeyboardInterrupt: interrupted while the model was answering"
+            self._finish_step(step)
+            raise KeyboardInterrupt
+        if step.code is None:
+            step.error = "the reply had no code block"
+            step.observation = missing_code_message()
+        else:
+            self._run_code(step, step.code)
+        self._finish_step(step)
+        return step
+
+    def _best_answer(self, number: int) -> Any:
+        request = {"role": "user", "content": best_answer_request(code=True)}
+        step = self._model_step(number, [request])
+        step.is_best_answer_fallback = True
+        if step.code is not None and not self._interrupted.is_set():
+            self._run_code(step, step.code)
+        answer = step.final_answer if step.is_final_answer else (step.thought or step.model_output)
+        step.is_final_answer = True
+        step.final_answer = answer
+        self._finish_step(step)
+        return answer
+
+    def close(self) -> None:
+        """Shut down the sidecar kernel (if this agent started it) and close the record."""
+        if self._owns_executor:
+            self.executor.shutdown()
+        super().close()
+
+
+def _short_repr(value: Any, limit: int = 2_000) -> str:
+    try:
+        text = repr(value)
+    except Exception as exc:
+        text = f"<{type(value).__name__} (repr failed: {exc})>"
+    return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit:,} more]"
