@@ -87,6 +87,11 @@ def _doc(tool: Any, target: Callable[..., Any]) -> str:
     return inspect.getdoc(target) or inspect.getdoc(tool) or ""
 
 
+def _annotation_text(annotation: Any) -> str:
+    # Under `from __future__ import annotations` hints are already source text.
+    return annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
+
+
 def _param_spec(parameter: inspect.Parameter) -> dict[str, Any]:
     spec: dict[str, Any] = {"name": parameter.name, "kind": parameter.kind.name}
     if parameter.default is not inspect.Parameter.empty:
@@ -95,7 +100,7 @@ def _param_spec(parameter: inspect.Parameter) -> dict[str, Any]:
         else:
             spec["default_repr"] = repr(parameter.default)
     if parameter.annotation is not inspect.Parameter.empty:
-        spec["annotation"] = inspect.formatannotation(parameter.annotation)
+        spec["annotation"] = _annotation_text(parameter.annotation)
     return spec
 
 
@@ -110,7 +115,7 @@ def tool_spec(tool: Any) -> dict[str, Any]:
         return spec
     spec["params"] = [_param_spec(p) for p in signature.parameters.values()]
     if signature.return_annotation is not inspect.Signature.empty:
-        spec["returns"] = inspect.formatannotation(signature.return_annotation)
+        spec["returns"] = _annotation_text(signature.return_annotation)
     return spec
 
 
