@@ -69,17 +69,15 @@ class CodeAgent(MultiStepAgent):
         images: bool = False,
         **options: Any,
     ) -> None:
-        self.authorized_imports = (
-            None if authorized_imports is None else sorted(set(authorized_imports))
-        )
         self.step_timeout = step_timeout
         self.images = images
         self._owns_executor = executor is None
         self.executor = executor if executor is not None else KernelExecutor()
-        if authorized_imports is not None or self._owns_executor:
-            self.executor.authorized_imports = (
-                None if self.authorized_imports is None else frozenset(self.authorized_imports)
-            )
+        #: Modules the actions may import (None: any). Applied to the executor for every action,
+        #: whatever its own setting, so agents sharing one executor each keep their own list.
+        self.authorized_imports = (
+            None if authorized_imports is None else sorted(set(authorized_imports))
+        )
         super().__init__(
             tools,
             model,
@@ -98,8 +96,15 @@ class CodeAgent(MultiStepAgent):
         if user_input is not None:
             self.executor.input_handler = lambda prompt, password: str(user_input(prompt))
         self._session_used = False
+        self._acting = False
         if self._owns_executor:
             self.executor.prewarm()
+
+    def interrupt(self) -> None:
+        """Stop the run; an action running in the sidecar is interrupted at once."""
+        super().interrupt()
+        if self._acting:
+            self.executor.interrupt()
 
     def system_prompt(self) -> str:
         return code_system_prompt(self.prompt_tools, self.authorized_imports, self.instructions)
@@ -146,7 +151,15 @@ class CodeAgent(MultiStepAgent):
                 self._emit(OutputChanged, step=number, index=index, output=output)
 
         self._session_used = True
+        self._acting = True
         try:
+            if self._interrupted.is_set():
+                step.error = "KeyboardInterrupt: interrupted before the action ran"
+                self._finish_step(step)
+                raise KeyboardInterrupt
+            self.executor.authorized_imports = (
+                None if self.authorized_imports is None else frozenset(self.authorized_imports)
+            )
             execution = self.executor.run(code, timeout=self.step_timeout, on_output=on_output)
         except ExecutionInterrupted as interrupted:
             step.execution = interrupted.execution
@@ -154,6 +167,8 @@ class CodeAgent(MultiStepAgent):
             step.error = "KeyboardInterrupt: the action was interrupted"
             self._finish_step(step)
             raise
+        finally:
+            self._acting = False
         step.execution = execution
         step.observation = execution.observation(self.max_observation_chars)
         if execution.error is not None:
