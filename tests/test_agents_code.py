@@ -350,7 +350,6 @@ def test_run_is_recorded_and_reloads_with_steps_outputs_and_tokens(make_agent):
         "Thought: I act.\n```python\nprint('hello')\n```",
         "Thought: I act.\n```python\nfinal_answer(5)\n```",
     ]
-    ]
 
 
 def test_run_result_sums_the_tokens_of_its_steps(make_agent):
