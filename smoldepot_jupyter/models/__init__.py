@@ -15,6 +15,7 @@ from .base import (
     NoModelConfigured,
 )
 from .litellm_model import LiteLLMModel, flatten_message_content, warm_litellm_import
+from .replay import ReplayModel
 from .resolve import resolve_model
 from .scripted import ScriptedModel, ScriptExhausted
 
@@ -28,6 +29,7 @@ __all__ = [
     "ModelResponse",
     "ModelUnavailableError",
     "NoModelConfigured",
+    "ReplayModel",
     "ScriptExhausted",
     "ScriptedModel",
     "flatten_message_content",
