@@ -56,7 +56,7 @@ def test_native_tool_calls_run_and_final_answer_ends(make_agent):
     )
     result = agent.run("Multiply 6 by 7.")
     assert (result.state, result.output) == ("success", 42)
-    first = [s for s in result.steps if isinstance(s, ActionStep)][0]
+    first = next(s for s in result.steps if isinstance(s, ActionStep))
     assert "returned:\n42" in first.observation
 
 
@@ -91,7 +91,7 @@ def test_parallel_calls_run_concurrently(make_agent):
         ]
     )
     result = agent.run("Meet both.")
-    step = [s for s in result.steps if isinstance(s, ActionStep)][0]
+    step = next(s for s in result.steps if isinstance(s, ActionStep))
     assert "hello ann" in step.observation and "hello bob" in step.observation
     assert step.error is None
 
@@ -104,7 +104,7 @@ def test_unknown_tool_is_reported_with_the_tool_list(make_agent):
         ]
     )
     result = agent.run("Divide.")
-    step = [s for s in result.steps if isinstance(s, ActionStep)][0]
+    step = next(s for s in result.steps if isinstance(s, ActionStep))
     assert "no tool named 'divide'" in step.observation and "multiply" in step.observation
 
 
@@ -113,7 +113,7 @@ def test_text_without_a_tool_call_is_told_the_format(make_agent):
         ["I would multiply them.", '{"name": "final_answer", "arguments": {"answer": 1}}']
     )
     result = agent.run("Do it.")
-    step = [s for s in result.steps if isinstance(s, ActionStep)][0]
+    step = next(s for s in result.steps if isinstance(s, ActionStep))
     assert '"name"' in step.observation and '"arguments"' in step.observation
     assert result.output == 1
 
