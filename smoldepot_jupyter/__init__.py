@@ -25,7 +25,19 @@ _EXPORTS = {
     "KernelExecutor": "smoldepot_jupyter.kernel",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "CodeAgent",
+    "KernelExecutor",
+    "LiteLLMModel",
+    "ReplayModel",
+    "RunResult",
+    "ScriptedModel",
+    "Tool",
+    "ToolCallingAgent",
+    "__version__",
+    "load_run",
+    "tool",
+]
 
 if TYPE_CHECKING:
     from .agents import CodeAgent, RunResult, ToolCallingAgent
