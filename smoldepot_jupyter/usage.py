@@ -11,11 +11,13 @@ __all__ = ["Timing", "TokenUsage"]
 @dataclass
 class TokenUsage:
     """Tokens of one model call, or a total. `cached_prompt_tokens` is the part of the prompt
-    the provider served from its prompt cache, where it reports it (else 0)."""
+    the provider served from its prompt cache, where it reports it (else 0). `estimated` is True
+    when the provider reported no usage and the counts come from a tokenizer on our side."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_prompt_tokens: int = 0
+    estimated: bool = False
 
     @property
     def total_tokens(self) -> int:
@@ -26,10 +28,14 @@ class TokenUsage:
             self.prompt_tokens + other.prompt_tokens,
             self.completion_tokens + other.completion_tokens,
             self.cached_prompt_tokens + other.cached_prompt_tokens,
+            self.estimated or other.estimated,
         )
 
-    def to_dict(self) -> dict[str, int]:
-        return asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        if not self.estimated:
+            del data["estimated"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> TokenUsage:
@@ -38,6 +44,7 @@ class TokenUsage:
             int(data.get("prompt_tokens", 0) or 0),
             int(data.get("completion_tokens", 0) or 0),
             int(data.get("cached_prompt_tokens", 0) or 0),
+            bool(data.get("estimated", False)),
         )
 
 

@@ -108,13 +108,20 @@ def test_anthropic_style_cache_read_tokens_count_as_cached(server):
     assert model_for(server).generate(HI).usage == TokenUsage(50, 3, 32)
 
 
-def test_stream_without_usage_reports_zero_not_an_estimate(server):
+def test_stream_without_usage_is_counted_by_tokenizer_and_marked_estimated(server):
     server.script(Reply("a reply whose usage the server never sends", usage=None))
 
     response = model_for(server).generate(HI)
 
     assert response.text == "a reply whose usage the server never sends"
-    assert response.usage == TokenUsage()
+    assert response.usage.estimated is True
+    assert response.usage.prompt_tokens > 0 and response.usage.completion_tokens > 0
+
+
+def test_reported_usage_is_not_marked_estimated(server):
+    server.script(Reply("ok"))
+
+    assert model_for(server).generate(HI).usage.estimated is False
 
 
 def test_stop_when_cuts_the_stream_early(server):

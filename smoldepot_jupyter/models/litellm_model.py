@@ -147,6 +147,8 @@ class LiteLLMModel:
                 failures += 1
                 continue
             response.seconds = time.monotonic() - started
+            if response.usage.total_tokens == 0:
+                response.usage = self._estimated_usage(litellm, request["messages"], response)
             return response
 
     def _delay_or_raise(
@@ -178,6 +180,18 @@ class LiteLLMModel:
                 return max(0.0, wait)
             reason = f"the server asked to retry after {wait:.0f} s"
         raise litellm_errors.unavailable(exc, reason, self, secrets) from exc
+
+    def _estimated_usage(
+        self, litellm: Any, messages: list[dict[str, Any]], response: ModelResponse
+    ) -> TokenUsage:
+        """Counts from litellm's tokenizer for a provider whose stream reported no usage
+        (llama.cpp's server, for one), marked as estimated."""
+        try:
+            prompt = litellm.token_counter(model=self.model_id, messages=messages)
+            completion = litellm.token_counter(model=self.model_id, text=response.text or "")
+        except Exception:
+            return response.usage
+        return TokenUsage(int(prompt), int(completion), 0, estimated=True)
 
     def _request(
         self,
