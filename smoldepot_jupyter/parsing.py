@@ -50,17 +50,18 @@ class ToolCallRequest:
     arguments: dict[str, Any] = field(default_factory=dict)
 
 
+# No concrete computation in the example: small models copy it verbatim into their next reply.
 _MISSING_CODE = (
-    "Your reply had no code block, so nothing was run. Write a short thought, then the Python "
-    "code to run in a ```python block, like this:\n"
+    "Your reply had no ```python block, so nothing was run. Every reply needs a short Thought "
+    "and one ```python block. If you already know the answer, the block only calls "
+    "final_answer with it:\n"
     "\n"
-    "Thought: I will add the two numbers and give the result.\n"
+    "Thought: I have the answer.\n"
     "```python\n"
-    "total = 2 + 3\n"
-    "final_answer(total)\n"
+    "final_answer(result)\n"
     "```\n"
     "\n"
-    "When you have the answer, call final_answer(...) in a code block."
+    "Put your own answer (a value, or a variable you computed earlier) in place of `result`."
 )
 
 _TOOL_CALL_FORMAT = (
@@ -106,7 +107,41 @@ def parse_code_action(text: str) -> ParsedAction:
             thought, code = bare
             return ParsedAction(thought=thought or reasoning, code=code, blocks=[code])
     prose = body[: blocks[0].start] if blocks else body
+    if not blocks:
+        stated = _stated_final_answer(body)
+        if stated is not None:
+            return ParsedAction(thought=_strip_labels(prose) or reasoning, code=stated, blocks=[])
     return ParsedAction(thought=_strip_labels(prose) or reasoning, code=None, blocks=[])
+
+
+_FINAL_CALL = re.compile(r"^\W*final[_ ]answer\s*(\(.*\))\W*$", re.IGNORECASE)
+_FINAL_LABEL = re.compile(r"^\W*final answer\W*\s*[:=]\s*(.+?)\s*$", re.IGNORECASE)
+
+
+def _stated_final_answer(body: str) -> str | None:
+    """``final_answer(...)`` code for a reply with no code block that states its answer on a
+    line of its own: ``Final answer(42)`` or ``Final answer: Paris``. Small models often
+    write that after seeing the result; taking it as meant saves a step. Anything less clear
+    gets the missing-code message instead."""
+    lines = [line.strip() for line in body.strip().splitlines() if line.strip()]
+    for line in reversed(lines):
+        call = _FINAL_CALL.match(line)
+        if call is not None:
+            code = f"final_answer{call.group(1)}"
+            try:
+                ast.parse(code)
+            except SyntaxError:
+                return None
+            return code
+        label = _FINAL_LABEL.match(line)
+        if label is not None:
+            value = label.group(1).strip().rstrip(".").strip("*`").strip()
+            try:
+                literal = ast.literal_eval(value)
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                literal = value.strip("'\"")
+            return f"final_answer({literal!r})" if value else None
+    return None
 
 
 def is_complete_action(text: str) -> bool:

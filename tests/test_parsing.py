@@ -187,8 +187,13 @@ def test_unclosed_think_block_has_no_action_yet() -> None:
 
 def test_missing_code_message_shows_the_format_with_an_example() -> None:
     message = missing_code_message()
-    assert message.startswith("Your reply had no code block, so nothing was run.")
-    assert code_of(message) == "total = 2 + 3\nfinal_answer(total)"
+    assert message.startswith("Your reply had no ```python block, so nothing was run.")
+    assert code_of(message) == "final_answer(result)"
+
+
+def test_missing_code_example_holds_no_computation_to_copy() -> None:
+    # a small model copied "total = 2 + 3" into its answer; the example computes nothing
+    assert "+" not in code_of(missing_code_message())
 
 
 # ------------------------------------------------------------------------ is_complete_action
@@ -298,3 +303,27 @@ def test_broken_json_raises() -> None:
 def test_empty_reply_raises() -> None:
     with pytest.raises(ActionParseError):
         parse_json_tool_calls("")
+
+
+# ------------------------------------------------------------- a final answer stated in prose
+
+
+def test_final_answer_written_as_a_call_in_prose_becomes_code() -> None:
+    assert parse_code_action("Final answer(7006652)").code == "final_answer(7006652)"
+
+
+def test_final_answer_label_with_a_number_becomes_code_with_the_number() -> None:
+    assert parse_code_action("Thought: done.\n**Final Answer:** 42").code == "final_answer(42)"
+
+
+def test_final_answer_label_with_words_becomes_code_with_a_string() -> None:
+    assert parse_code_action("Final answer: Paris").code == "final_answer('Paris')"
+
+
+def test_prose_merely_mentioning_a_final_answer_is_not_code() -> None:
+    assert parse_code_action("The final answer will be computed next.").code is None
+
+
+def test_stated_final_answer_is_ignored_when_a_code_block_exists() -> None:
+    text = f"Final answer: 3\n{FENCE}python\nprint(1)\n{FENCE}"
+    assert parse_code_action(text).code == "print(1)"
