@@ -47,6 +47,20 @@ if TYPE_CHECKING:
     from .tools import Tool, tool
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext smoldepot_jupyter``: register ``%%agent`` and ``%agent``."""
+    from .magic import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext smoldepot_jupyter``: stop the session's sidecar."""
+    from .magic import unload
+
+    unload(ipython)
+
+
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:

@@ -57,7 +57,8 @@ class Execution:
 
     `outputs` are nbformat v4 output dicts in arrival order (consecutive stream chunks of the
     same stream are merged, as notebooks show them). `has_final_answer` tells "no answer" apart
-    from an answer of ``None``.
+    from an answer of ``None``. `files_read` lists the data files the action opened for reading
+    (relative to the working directory when inside it).
     """
 
     code: str
@@ -71,6 +72,7 @@ class Execution:
     restarted: bool = False
     execution_count: int | None = None
     dropped_output_chars: int = 0
+    files_read: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -110,7 +112,7 @@ class Execution:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Execution:
         """Rebuild an Execution from `to_dict` output."""
-        data = dict(data)
+        data = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         error = data.pop("error", None)
         calls = data.pop("tool_calls", [])
         answer = data.pop("final_answer", None)

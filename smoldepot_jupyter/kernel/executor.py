@@ -43,6 +43,8 @@ _KERNEL_ARGS = [
     "--InteractiveShell.colors=nocolor",
     "--IPKernelApp.quiet=True",
 ]
+#: Evaluated after each action, answered in its execute_reply: no extra round trip.
+_USER_EXPRESSIONS = {"after": "__smoldepot__.after_action()"}
 _LOST_STATE = "all variables, imports and definitions were lost; re-create what you still need"
 
 
@@ -424,7 +426,7 @@ class KernelExecutor:
             store_history=not silent,
             allow_stdin=True,
             stop_on_error=False,
-            user_expressions={"dropped": "__smoldepot__.dropped()"} if not silent else {},
+            user_expressions=_USER_EXPRESSIONS if not silent else {},
         )
         request = Request(
             client=kc,

@@ -7,6 +7,7 @@ the sidecar's stdin requests through the tool bridge as they come.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import time
 from collections.abc import Callable
@@ -139,10 +140,12 @@ def apply_reply(
 ) -> None:
     """Record what the execute_reply says: count, dropped output, exit attempts, the error."""
     execution.execution_count = reply.get("execution_count")
-    dropped = reply.get("user_expressions", {}).get("dropped", {})
-    if dropped.get("status") == "ok":
-        with contextlib.suppress(KeyError, ValueError):
-            execution.dropped_output_chars += int(dropped["data"]["text/plain"])
+    after = reply.get("user_expressions", {}).get("after", {})
+    if after.get("status") == "ok":
+        with contextlib.suppress(KeyError, ValueError, SyntaxError, TypeError):
+            facts = ast.literal_eval(after["data"]["text/plain"])
+            execution.dropped_output_chars += int(facts.get("dropped", 0))
+            execution.files_read = [str(f) for f in facts.get("files", []) if isinstance(f, str)]
     for payload in reply.get("payload", []):
         if payload.get("source") == "ask_exit":
             execution.notes.append(

@@ -18,8 +18,10 @@ import warnings
 __all__ = [
     "FinalAnswerSignal",
     "ToolError",
+    "after_action",
     "call_tool",
     "dropped",
+    "files_read",
     "final_answer",
     "install",
     "install_tools",
@@ -35,7 +37,12 @@ _state = {
     "dropped": 0,
     "raw_input": None,
     "shell": None,
+    "files": {},
+    "tracking": False,
+    "ignored": (),
 }
+
+_CODE_SUFFIXES = (".py", ".pyc", ".pyi", ".so", ".pth", ".ttf", ".otf", ".afm", ".pyd")
 
 
 class ToolError(Exception):
@@ -186,9 +193,64 @@ def _limited(write):
     return write_within_budget
 
 
+def _ignored_prefixes():
+    import os
+    import site
+    import tempfile
+
+    home = os.path.expanduser("~")
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, "/proc", "/sys", "/dev", "/etc"}
+    prefixes.update(("/usr/", "/lib/", "/bin/", "/run/", "/var/lib/"))
+    prefixes.update(p for p in (getattr(site, "getsitepackages", list)()) if p)
+    prefixes.add(getattr(site, "getusersitepackages", lambda: "")() or "/nonexistent")
+    for name in (".cache", ".config", ".local", ".ipython", ".jupyter", ".matplotlib"):
+        prefixes.add(os.path.join(home, name))
+    for name in ("IPYTHONDIR", "MPLCONFIGDIR", "JUPYTER_RUNTIME_DIR"):
+        if os.environ.get(name):
+            prefixes.add(os.environ[name])
+    prefixes.add(os.path.join(tempfile.gettempdir(), "smoldepot-"))
+    return tuple(sorted(p for p in prefixes if p))
+
+
+def _audit(event, args):
+    if event != "open" or not _state["tracking"]:
+        return
+    try:
+        path, mode, flags = args
+        if isinstance(path, int):
+            return
+        if mode is None:
+            if flags & 3:  # O_WRONLY or O_RDWR
+                return
+        elif any(c in mode for c in "wax+"):
+            return
+        import os
+
+        full = os.path.abspath(os.fsdecode(path))
+        if full.endswith(_CODE_SUFFIXES) or full.startswith(_state["ignored"]):
+            return
+        if not os.path.isfile(full):
+            return
+        cwd = os.getcwd()
+        shown = os.path.relpath(full, cwd) if full.startswith(cwd + os.sep) else full
+        _state["files"][shown] = None
+    except Exception:
+        return
+
+
+def files_read():
+    """Data files the current action opened for reading (relative to the working directory)."""
+    return list(_state["files"])
+
+
 def dropped():
     """Characters of stdout/stderr dropped by the output budget during the current action."""
     return _state["dropped"]
+
+
+def after_action():
+    """What the host reads from each execute_reply: dropped output and files read."""
+    return {"dropped": _state["dropped"], "files": list(_state["files"])}
 
 
 def _guard_input(raw):
@@ -205,6 +267,7 @@ def _guard_input(raw):
 def _pre_execute():
     _state["used"] = 0
     _state["dropped"] = 0
+    _state["files"] = {}
     current = builtins.input
     if not getattr(current, "_smoldepot_guarded", False):
         guarded = _guard_input(current)
@@ -313,6 +376,10 @@ def install(prefix, limit):
             stream.write = limited
     if _pre_execute not in shell.events.callbacks["pre_execute"]:
         shell.events.register("pre_execute", _pre_execute)
+    if not _state["tracking"]:
+        _state["ignored"] = _ignored_prefixes()
+        sys.addaudithook(_audit)
+        _state["tracking"] = True
     shell.set_custom_exc((FinalAnswerSignal,), _swallow_final_answer)
     shell.user_ns["final_answer"] = final_answer
     shell.user_ns["ToolError"] = ToolError

@@ -114,6 +114,11 @@ class LiteLLMModel:
         """The litellm provider prefix of `model_id` (``openai`` when there is none)."""
         return self.model_id.split("/", 1)[0] if "/" in self.model_id else "openai"
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        # A model is a service, not a value: configuration (traitlets deep-copies config values)
+        # must hand on this very object, with its recorded calls and connections.
+        return self
+
     def __repr__(self) -> str:
         base = f", api_base={self.api_base!r}" if self.api_base else ""
         return f"LiteLLMModel({self.model_id!r}{base})"

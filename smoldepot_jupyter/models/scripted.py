@@ -51,6 +51,11 @@ class ScriptedModel:
         self._previous_prompt = ""
         self._lock = threading.Lock()
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        # A model is a service, not a value: configuration (traitlets deep-copies config values)
+        # must hand on this very object, with its recorded calls and connections.
+        return self
+
     def __repr__(self) -> str:
         return f"ScriptedModel({self.model_id!r}, calls={len(self.calls)})"
 

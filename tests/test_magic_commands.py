@@ -1,0 +1,216 @@
+"""Every `%agent` subcommand, every bad flag, configuration, push/pull, background runs and
+Kernel -> Interrupt, each seen as a notebook user sees it (real kernels)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from jupyter_client import KernelManager
+from notebook_helpers import SETUP, errors_of, result_of, run_notebook, texts
+
+COMMAND_CELLS = [
+    "%load_ext smoldepot_jupyter",  # 0
+    SETUP
+    + '''
+import pandas as pd
+df = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
+
+@tool
+def shout(text: str) -> str:
+    """Upper-case a text.
+
+    Args:
+        text: What to shout.
+    """
+    return text.upper()
+
+model = ScriptedModel([
+    code("df['c'] = df['a'] * 10\\nprint(df.shape)"),
+    code("final_answer(int(df['c'].sum()))"),
+    code("final_answer(shout('hi'))"),
+    code("import time\\ntime.sleep(30)"),
+])
+''',  # 1
+    "%config SmolDepot.model = model\n%config SmolDepot.record_dir = 'runs'",  # 2
+    "%agent push df",  # 3
+    "%%agent\nAdd a column c = a * 10 to df and sum it.",  # 4
+    "%agent pull df\ndf",  # 5
+    "pulled = df; (list(pulled.columns), pulled['c'].tolist(), pulled['b'].tolist())",  # 6
+    "%agent status",  # 7
+    "%agent tools",  # 8
+    "%agent config",  # 9
+    "%agent runs",  # 10
+    "%agent show",  # 11
+    "%agent last",  # 12
+    "%%agent --tools shout\nShout hi.",  # 13
+    "%%agent --tools nothing_like_this\nShout.",  # 14
+    "%agent bogus",  # 15
+    "%%agent --max-steps zero\nTask.",  # 16
+    "%%agent --frobnicate\nTask.",  # 17
+    "%%agent\n",  # 18
+    "%agent",  # 19
+    "%config SmolDepot.max_steps = 0",  # 20
+    "%config SmolDepot.final_render = 'sometimes'",  # 21
+    "%agent pull not_there",  # 22
+    "%agent push not_there_either",  # 23
+    "%%agent --background --max-steps 1\nSleep for a while.",  # 24
+    "import time\ntime.sleep(1.5)",  # 25
+    "%agent status",  # 26
+    "%agent stop",  # 27
+    "%agent last.state",  # 28 (a bad subcommand form)
+    "_last = get_ipython().run_line_magic('agent', 'last'); _last.state",  # 29
+    "%agent restart",  # 30
+    "%agent reset",  # 31
+    "%agent stop",  # 32
+]
+
+
+@pytest.fixture(scope="module")
+def cells(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("commands")
+    return run_notebook(COMMAND_CELLS, workdir).cells
+
+
+def test_push_then_agent_changes_the_sidecar_copy(cells):
+    assert result_of(cells[4]) == "60"
+    assert "(3, 3)" in texts(cells[4])
+
+
+def test_pull_round_trips_a_dataframe(cells):
+    assert "Pulled df (DataFrame)" in texts(cells[5])
+    assert result_of(cells[6]) == "(['a', 'b', 'c'], [10, 20, 30], ['x', 'y', 'z'])"
+
+
+def test_status_shows_model_sidecar_tools_and_runs(cells):
+    shown = texts(cells[7])
+    assert "model:    scripted" in shown
+    assert "sidecar:  running, pid" in shown and "MiB resident" in shown
+    assert "shout" in shown and "runs:     1 in this session" in shown
+
+
+def test_tools_lists_signatures(cells):
+    shown = texts(cells[8])
+    assert "shout(text: str) -> str" in shown and "user_input(question: str) -> str" in shown
+
+
+def test_config_shows_every_setting_without_secrets(cells):
+    shown = texts(cells[9])
+    assert "SmolDepot.max_steps = 20" in shown and "ScriptedModel('scripted')" in shown
+
+
+def test_runs_lists_recorded_runs(cells):
+    assert "success" in texts(cells[10]) and "Add a column" in texts(cells[10])
+
+
+def test_show_displays_the_last_run_statically(cells):
+    shown = texts(cells[11])
+    assert "df['c'] = df['a'] * 10" in shown or "df[&#x27;c&#x27;]" in shown
+
+
+def test_last_gives_the_run_result(cells):
+    assert result_of(cells[12]).startswith("RunResult(state='success', output=60")
+
+
+def test_tools_flag_narrows_the_tools(cells):
+    assert result_of(cells[13]) == "'HI'"
+
+
+@pytest.mark.parametrize(
+    ("index", "says"),
+    [
+        (14, "no tool named nothing_like_this"),
+        (15, "unknown subcommand 'bogus'"),
+        (16, "argument --max-steps: invalid int value"),
+        (17, "unrecognized arguments: --frobnicate"),
+        (18, "the cell body is empty"),
+        (19, "Usage:"),
+        (22, "no variable named 'not_there' in the sidecar"),
+        (23, "no variable named 'not_there_either' in the notebook"),
+        (28, "unknown subcommand 'last.state'"),
+    ],
+)
+def test_mistakes_get_a_usage_error_not_a_traceback(cells, index, says):
+    shown = texts(cells[index])
+    assert f"UsageError: {says}" in shown or ("UsageError" in shown and says in shown), shown
+    assert not errors_of(cells[index])  # a message, not an exception with a traceback
+    assert "Traceback" not in shown
+
+
+def test_invalid_config_values_get_the_traits_own_error(cells):
+    assert "max_steps" in texts(cells[20]) and "1" in texts(cells[20])
+    assert "final_render" in texts(cells[21]) and "sometimes" in texts(cells[21])
+
+
+def test_background_run_shows_in_status_and_stop_ends_it(cells):
+    assert result_of(cells[24]) is None
+    assert "background: running" in texts(cells[26])
+    assert "Background run stopped." in texts(cells[27])
+    assert result_of(cells[29]) == "'interrupted'"
+
+
+def test_restart_and_reset_say_what_they_did(cells):
+    assert "variables are gone" in texts(cells[30])
+    assert "Conversation forgotten" in texts(cells[31])
+    assert "No background run." in texts(cells[32])
+
+
+def test_ipython_config_file_sets_smoldepot_traits(tmp_path):
+    profile = tmp_path / "ipython" / "profile_default"
+    profile.mkdir(parents=True)
+    (profile / "ipython_kernel_config.py").write_text("c.SmolDepot.max_steps = 7\n")
+    import os
+
+    env = {**os.environ, "IPYTHONDIR": str(tmp_path / "ipython")}
+    notebook = run_notebook(
+        ["%load_ext smoldepot_jupyter", "%config SmolDepot.max_steps"], tmp_path, env=env
+    )
+    assert result_of(notebook.cells[1]) == "7"
+
+
+def test_kernel_interrupt_stops_the_run_keeping_its_steps_and_the_next_run_works(tmp_path):
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(cwd=str(tmp_path))
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+
+        def run(code, timeout=120):
+            reply = kc.execute_interactive(code, timeout=timeout, output_hook=lambda m: None)
+            return reply["content"]
+
+        run("%load_ext smoldepot_jupyter")
+        run(SETUP)
+        run(
+            "model = ScriptedModel([code('first = 1\\nprint(first)'), "
+            "code('import time\\nprint(\"sleeping\", flush=True)\\ntime.sleep(60)'), "
+            "code('final_answer(first + 1)')])"
+        )
+        run("%config SmolDepot.model = model\n%config SmolDepot.record_dir = 'runs'")
+        msg_id = kc.execute("%%agent\nTwo steps, the second slow.")
+        time.sleep(8)
+        km.interrupt_kernel()
+        deadline = time.monotonic() + 60
+        while True:
+            reply = kc.get_shell_msg(timeout=max(1, deadline - time.monotonic()))
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+        captured = []
+        kc.execute_interactive(
+            "r = get_ipython().run_line_magic('agent', 'last')\n"
+            "print(r.state, r.action_steps, r.record_path is not None)",
+            timeout=60,
+            output_hook=lambda m: captured.append(m["content"].get("text", "")),
+        )
+        assert "interrupted 2 True" in "".join(captured)
+        captured.clear()
+        kc.execute_interactive(
+            "%%agent\nAdd one to first.",
+            timeout=120,
+            output_hook=lambda m: captured.append(str(m["content"].get("data", {}))),
+        )
+        assert any("'text/plain': '2'" in c for c in captured)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
