@@ -1,0 +1,123 @@
+"""Replaying recorded runs: recorded words, real execution, divergence shown where it happens."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from notebook_helpers import SETUP, result_of, run_notebook, texts
+
+from smoldepot_jupyter import CodeAgent, ScriptedModel, tool
+from smoldepot_jupyter.export.replay import replay_run
+from smoldepot_jupyter.kernel import KernelExecutor
+
+
+@tool
+def weather(city: str) -> str:
+    """Today's weather in a city (a network service in real life).
+
+    Args:
+        city: The city.
+    """
+    return {"Oslo": "snow", "Rome": "sun"}[city]
+
+
+def code(body: str) -> str:
+    return f"Thought: go\n```python\n{body}\n```"
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    (tmp_path / "notes.txt").write_text("alpha\n")
+    return tmp_path
+
+
+def record_a_run(workdir, replies, tools=(weather,)):
+    with (
+        KernelExecutor(cwd=workdir) as executor,
+        CodeAgent(
+            list(tools), ScriptedModel(replies), executor=executor, record_dir=workdir
+        ) as agent,
+    ):
+        return agent.run("Check the weather and the notes.")
+
+
+REPLIES = [
+    code("w = weather('Oslo')\nprint(w)"),
+    code("print(open('notes.txt').read().strip())"),
+    code("final_answer(f'{w} / alpha')"),
+]
+
+
+def test_replay_reproduces_the_run_with_recorded_tool_results(workdir):
+    recorded = record_a_run(workdir, REPLIES)
+    with KernelExecutor(cwd=workdir) as executor:
+        replayed, divergences = replay_run(recorded.record_path, executor=executor)
+    assert replayed.output == recorded.output == "snow / alpha"
+    assert divergences == []
+
+
+def test_replay_says_where_execution_diverged(workdir):
+    recorded = record_a_run(workdir, REPLIES)
+    (workdir / "notes.txt").write_text("beta\n")
+    seen = []
+    with KernelExecutor(cwd=workdir) as executor:
+        replayed, divergences = replay_run(
+            recorded.record_path,
+            executor=executor,
+            observers=[lambda e: seen.append(e) if e.kind == "error" else None],
+        )
+    assert len(divergences) == 1
+    assert "step 2" in divergences[0] and "alpha" in divergences[0] and "beta" in divergences[0]
+    assert seen and seen[0].step == 2
+    assert replayed.output == "snow / alpha"  # the recorded model still says alpha
+
+
+def test_replay_uses_live_tools_when_given(workdir):
+    recorded = record_a_run(workdir, REPLIES)
+
+    @tool
+    def weather(city: str) -> str:
+        """Live weather.
+
+        Args:
+            city: The city.
+        """
+        return "rain"
+
+    with KernelExecutor(cwd=workdir) as executor:
+        _, divergences = replay_run(recorded.record_path, executor=executor, tools=[weather])
+    assert "step 1" in divergences[0] and "rain" in divergences[0]
+
+
+def test_replay_at_presentation_speed_waits_between_words(workdir):
+    recorded = record_a_run(workdir, REPLIES)
+    with KernelExecutor(cwd=workdir) as executor:
+        started = time.monotonic()
+        replay_run(recorded.record_path, executor=executor, delay=0.05)
+    words = sum(len(turn.split()) for turn in [*REPLIES])
+    assert time.monotonic() - started >= words * 0.05 * 0.8
+
+
+def test_replaying_a_missing_file_says_so(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no run record or notebook"):
+        replay_run(tmp_path / "nope.jsonl")
+
+
+def test_agent_replay_in_a_notebook_shows_the_run_and_returns_the_answer(workdir):
+    recorded = record_a_run(workdir, REPLIES)
+    notebook = run_notebook(
+        [
+            "%load_ext smoldepot_jupyter",
+            SETUP,
+            "%config SmolDepot.record_dir = 'runs'",
+            f"%%agent --replay {recorded.record_path}\nReplaying the weather demo.",
+            f"%agent replay {recorded.record_path}",
+            "%agent replay /no/such/run.jsonl",
+        ],
+        workdir,
+    )
+    assert result_of(notebook.cells[3]) == "'snow / alpha'"
+    assert "weather(" in texts(notebook.cells[3]) or "weather" in texts(notebook.cells[3])
+    assert result_of(notebook.cells[4]) == "'snow / alpha'"
+    assert "cannot replay /no/such/run.jsonl" in texts(notebook.cells[5])
