@@ -20,17 +20,22 @@ __all__ = ["ReplayModel"]
 class ReplayModel(ScriptedModel):
     """Answers call n with the recorded run's n-th model turn.
 
-    `run` is a `RunRecord` or the path of a run record (``.jsonl``). `delay` is the pause between
+    `run` is a `RunRecord`, the path of a run record (``.jsonl``), or a list of them: a notebook
+    with several ``%%agent`` cells replays their runs in order. `delay` is the pause between
     streamed words, for presentation speed (0: as fast as possible).
     """
 
     def __init__(self, run: Any, *, delay: float = 0.0) -> None:
         from ..records import RunRecord, load_run
 
-        record = run if isinstance(run, RunRecord) else load_run(Path(run))
-        self.record = record
+        runs = run if isinstance(run, list | tuple) else [run]
+        if not runs:
+            raise ValueError("ReplayModel needs at least one recorded run")
+        self.records = [r if isinstance(r, RunRecord) else load_run(Path(r)) for r in runs]
+        self.record = self.records[0]
         self.delay = delay
-        super().__init__(list(record.model_turns), model_id=f"replay:{record.model_id}")
+        turns = [turn for record in self.records for turn in record.model_turns]
+        super().__init__(turns, model_id=f"replay:{self.record.model_id}")
 
     def generate(
         self,
@@ -50,8 +55,9 @@ class ReplayModel(ScriptedModel):
         try:
             return super().generate(messages, on_delta=on_delta, **options)
         except ScriptExhausted:
+            ids = ", ".join(r.run_id for r in self.records)
+            turns = sum(len(r.model_turns) for r in self.records)
             raise ScriptExhausted(
-                f"the recorded run {self.record.run_id} has {len(self.record.model_turns)} model "
-                "turns and the replay asked for another: execution went another way than when "
-                "it was recorded"
+                f"the recorded run {ids} has {turns} model turns and the replay asked for "
+                "another: execution went another way than when it was recorded"
             ) from None
