@@ -51,6 +51,10 @@ CREDENTIAL_PATTERNS: tuple[str, ...] = (
     "DOCKER_AUTH_CONFIG",
 )
 
+#: The host's own state that would change how the sidecar behaves (under pytest, ipykernel stops
+#: capturing output written to file descriptors).
+_HOST_ONLY = frozenset({"PYTEST_CURRENT_TEST"})
+
 #: Variables set for every sidecar, overriding the host's.
 _SIDECAR_SETTINGS = {
     "MPLBACKEND": "module://matplotlib_inline.backend_inline",
@@ -74,7 +78,11 @@ def sidecar_environment(
     variables except those named in `allowlist`, plus the sidecar's own settings."""
     allowed = set(allowlist)
     source = os.environ if base is None else base
-    env = {k: v for k, v in source.items() if k in allowed or not is_credential_name(k)}
+    env = {
+        k: v
+        for k, v in source.items()
+        if (k in allowed or not is_credential_name(k)) and k not in _HOST_ONLY
+    }
     env.update(_SIDECAR_SETTINGS)
     env["JPY_PARENT_PID"] = str(os.getpid())
     return env

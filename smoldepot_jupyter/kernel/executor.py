@@ -231,7 +231,8 @@ class KernelExecutor:
             f"exec(compile({source!r}, '<smoldepot>', 'exec'), _sd_module.__dict__)\n"
             "_sd_sys.modules['__smoldepot__'] = _sd_module\n"
             "__smoldepot__ = _sd_module\n"
-            f"_sd_module.install({self._bridge.prefix!r}, {int(self.max_output_bytes)})\n"
+            f"_sd_module.install({self._bridge.prefix!r}, {int(self.max_output_bytes)}, "
+            f"{self._workdir!r})\n"
             "del _sd_sys, _sd_types, _sd_module\n"
         )
         self._internal(code, "set up the sidecar")
@@ -258,16 +259,24 @@ class KernelExecutor:
         except BaseException as exc:  # reported by the next run()
             self._prewarm_error = exc
 
-    def _ensure_started(self) -> None:
+    def _join_prewarm(self) -> None:
+        """Wait for a background start; raise what it raised. Called before taking the lock,
+        which the starting thread holds."""
         thread = self._prewarm_thread
-        if thread is not None:
+        if thread is not None and thread is not threading.current_thread():
             thread.join()
             self._prewarm_thread = None
             error, self._prewarm_error = self._prewarm_error, None
             if error is not None:
                 raise error
-        if not self.is_alive():
-            self.start()
+
+    def _ensure_started(self) -> bool:
+        """Start the sidecar if needed; True when it had died and was restarted (state lost)."""
+        if self.is_alive():
+            return False
+        died = self._km is not None
+        self.start()
+        return died
 
     def is_alive(self) -> bool:
         """Whether the sidecar process is running."""
@@ -332,6 +341,7 @@ class KernelExecutor:
                 f"{self.push_limit_bytes:,}; save it to a file in the working directory instead"
             )
         token = secrets.token_hex(8)
+        self._join_prewarm()
         with self._lock:
             self._ensure_started()
             self._bridge.pushes[token] = data
@@ -345,6 +355,7 @@ class KernelExecutor:
         anything else only with ``trust=True`` (pickle), else `PullRefused` says so."""
         self._check_variable_name(name, allow_builtin=True)
         token = secrets.token_hex(8)
+        self._join_prewarm()
         with self._lock:
             self._ensure_started()
             slot = _Pull(trust=trust)
@@ -376,9 +387,16 @@ class KernelExecutor:
         """Run one action and report everything it did. `timeout` (seconds, default
         `default_timeout`) is a hard deadline: the action is interrupted, and the kernel
         restarted if it does not stop within `interrupt_grace`."""
+        self._join_prewarm()
         with self._lock:
-            self._ensure_started()
+            died = self._ensure_started()
             execution = Execution(code=code)
+            if died:
+                execution.restarted = True
+                execution.notes.append(
+                    f"[The Python kernel had stopped since the last action; it was restarted "
+                    f"before this one: {_LOST_STATE}.]"
+                )
             started = time.perf_counter()
             try:
                 check_action(code, self.authorized_imports, self._bridge.protected_names)

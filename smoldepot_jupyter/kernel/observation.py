@@ -147,7 +147,8 @@ def shorten_traceback(traceback: Iterable[str], max_action_frames: int = 8) -> s
         kept.append(block.strip("\n"))
     if library:
         if len(library) > 1:
-            kept.append(f"    [... {len(library) - 1} frames in library code ...]")
+            n = len(library) - 1
+            kept.append(f"    [... {n} frame{'s' if n > 1 else ''} in library code ...]")
         kept.append(_library_summary(library[-1]))
     action = [i for i, b in enumerate(kept) if b.startswith("Cell In[")]
     if len(action) > max_action_frames:

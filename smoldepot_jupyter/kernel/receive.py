@@ -175,6 +175,6 @@ def apply_reply(
         )
     elif ename == "SystemExit":
         execution.notes.append(
-            "[sys.exit() ended only this action; the kernel and its variables remain. "
+            "[exit() / sys.exit() ended only this action; the kernel and its variables remain. "
             "To finish, call final_answer(...).]"
         )

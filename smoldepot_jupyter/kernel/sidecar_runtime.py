@@ -273,6 +273,13 @@ def _pre_execute():
         guarded = _guard_input(current)
         guarded._smoldepot_guarded = True
         builtins.input = guarded
+    import getpass
+
+    current = getpass.getpass
+    if not getattr(current, "_smoldepot_guarded", False):
+        guarded = _guard_input(current)
+        guarded._smoldepot_guarded = True
+        getpass.getpass = guarded
 
 
 def _swallow_final_answer(shell, etype, value, tb, tb_offset=None):
@@ -314,6 +321,8 @@ def _encode(value, trust):
     if _is_json(value):
         return {"kind": "json", "data": value}
     module = type(value).__module__ or ""
+    if module == "numpy" and getattr(value, "ndim", None) == 0 and _is_json(value.item()):
+        return {"kind": "json", "data": value.item()}
     if module.startswith("pandas"):
         import pandas as pd
 
@@ -328,9 +337,11 @@ def _encode(value, trust):
                 frame.to_parquet(buffer)
                 return {"kind": "parquet", "data": _b64(buffer.getvalue()), **extra}
             except Exception:
+                # Parquet refuses columns of mixed types; CSV would change their values.
                 if trust:
                     return {"kind": "pickle", "data": _b64(pickle.dumps(value))}
-                return {"kind": "csv", "data": frame.to_csv(), **extra}
+                kind = f"{module}.{type(value).__qualname__} (parquet cannot store it as is)"
+                return {"kind": "refused", "type": kind}
     if module == "numpy" and type(value).__name__ == "ndarray" and value.dtype.hasobject is False:
         import numpy as np
 
@@ -361,8 +372,22 @@ def install_tools(specs_json):
         )
 
 
-def install(prefix, limit):
-    """Set the bridge prefix and output budget; hook the shell once per kernel."""
+def _remove_private_dir_if_orphaned(workdir):
+    import os
+    import shutil
+
+    parent = os.environ.get("JPY_PARENT_PID")
+    try:
+        os.kill(int(parent), 0)
+    except (TypeError, ValueError, ProcessLookupError):
+        shutil.rmtree(workdir, ignore_errors=True)
+    except OSError:
+        return
+
+
+def install(prefix, limit, workdir=None):
+    """Set the bridge prefix and output budget; hook the shell once per kernel. `workdir` (the
+    host's private directory) is removed at exit if the host died without removing it."""
     _state["shell"] = get_ipython()  # noqa: F821 - IPython's builtin in the sidecar
     _state["prefix"] = prefix
     _state["limit"] = limit
@@ -376,6 +401,11 @@ def install(prefix, limit):
             stream.write = limited
     if _pre_execute not in shell.events.callbacks["pre_execute"]:
         shell.events.register("pre_execute", _pre_execute)
+    if workdir and not _state.get("cleanup"):
+        import atexit
+
+        atexit.register(_remove_private_dir_if_orphaned, workdir)
+        _state["cleanup"] = True
     if not _state["tracking"]:
         _state["ignored"] = _ignored_prefixes()
         sys.addaudithook(_audit)
@@ -385,4 +415,5 @@ def install(prefix, limit):
     shell.user_ns["ToolError"] = ToolError
     # IPython's exit() would shut the whole sidecar down; here it ends only the action.
     shell.user_ns["exit"] = shell.user_ns["quit"] = _exit_action
+    shell.ask_exit = _exit_action
     warnings.filterwarnings("ignore", message="To exit: use")
