@@ -214,3 +214,39 @@ def test_kernel_interrupt_stops_the_run_keeping_its_steps_and_the_next_run_works
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_user_input_and_model_input_reach_the_notebook_users_input_box(tmp_path):
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(cwd=str(tmp_path))
+    kc = km.client()
+    kc.start_channels()
+    asked = []
+
+    def answer(msg):
+        asked.append(msg["content"]["prompt"])
+        kc.input("Ada" if "name" in msg["content"]["prompt"] else "blue")
+
+    try:
+        kc.wait_for_ready(timeout=60)
+        kc.execute_interactive("%load_ext smoldepot_jupyter", timeout=60)
+        kc.execute_interactive(SETUP, timeout=60)
+        kc.execute_interactive(
+            "model = ScriptedModel([code(\"name = user_input('What is your name?')\\n"
+            "colour = input('Favourite colour? ')\\nfinal_answer(name + ' likes ' + colour)\")])\n"
+            "%config SmolDepot.model = model\n%config SmolDepot.record_dir = 'runs'",
+            timeout=60,
+        )
+        shown = []
+        kc.execute_interactive(
+            "%%agent\nAsk me two things.",
+            timeout=120,
+            allow_stdin=True,
+            stdin_hook=answer,
+            output_hook=lambda m: shown.append(str(m["content"].get("data", {}))),
+        )
+        assert asked == ["What is your name? ", "Favourite colour? "]
+        assert any("'text/plain': \"'Ada likes blue'\"" in s for s in shown), shown
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
