@@ -98,7 +98,7 @@ STYLESHEET = """
     --sd-meta: var(--jp-mirror-editor-meta-color, #ffa657);
   }
 }
-.smoldepot-run pre {
+.smoldepot-run.smoldepot-run pre {
   margin: 0.25em 0; padding: 0.5em 0.75em; overflow-x: auto;
   white-space: pre-wrap; word-break: break-word;
   font-family: var(--jp-code-font-family, ui-monospace, SFMono-Regular, Menlo, monospace);
