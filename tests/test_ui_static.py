@@ -21,7 +21,8 @@ from test_ui_state import (
 )
 
 from smoldepot_jupyter.events import ActionParsed, RunFinished, RunStarted, ToolCallFinished
-from smoldepot_jupyter.ui.static import render_html, render_markdown, render_text
+from smoldepot_jupyter.ui.static import render_html
+from smoldepot_jupyter.ui.text import render_markdown, render_text
 
 
 class Page(HTMLParser):

@@ -18,8 +18,8 @@ _EXPORTS = {
     "ToolCallView": "smoldepot_jupyter.ui.state",
     "apply": "smoldepot_jupyter.ui.state",
     "render_html": "smoldepot_jupyter.ui.static",
-    "render_markdown": "smoldepot_jupyter.ui.static",
-    "render_text": "smoldepot_jupyter.ui.static",
+    "render_markdown": "smoldepot_jupyter.ui.text",
+    "render_text": "smoldepot_jupyter.ui.text",
     "RunView": "smoldepot_jupyter.ui.widget",
     "FINAL_RENDERS": "smoldepot_jupyter.ui.display",
     "RunDisplay": "smoldepot_jupyter.ui.display",
@@ -54,7 +54,8 @@ if TYPE_CHECKING:
         ToolCallView,
         apply,
     )
-    from .static import render_html, render_markdown, render_text
+    from .static import render_html
+    from .text import render_markdown, render_text
     from .widget import RunView
 
 

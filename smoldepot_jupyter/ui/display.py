@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from .state import RUN_MIMETYPE, RunViewState
-from .static import render_html, render_markdown, render_text
+from .static import render_html
+from .text import render_markdown, render_text
 from .widget import RunView
 
 __all__ = ["FINAL_RENDERS", "WIDGET_MIMETYPE", "RunDisplay", "static_bundle"]

@@ -1,8 +1,8 @@
-"""Static renderings of a `RunViewState`: self-contained HTML, GitHub-friendly Markdown, plain text.
+"""The static HTML rendering of a `RunViewState`: self-contained, styled for light and dark.
 
-These are what a notebook keeps when widget state is not saved, what nbconvert and GitHub show,
-and what a terminal prints. The fragment functions (`header_html`, `step_html`, ...) are shared
-with the live widget, so both show the same thing.
+It is what a notebook keeps when widget state is not saved and what nbconvert and GitHub show.
+The fragment functions (`header_html`, `step_html`, ...) are shared with the live widget, so both
+show the same thing. Markdown and plain text are in `text`.
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ __all__ = [
     "output_html",
     "outputs_html",
     "render_html",
-    "render_markdown",
-    "render_text",
     "step_html",
     "step_notes_html",
     "step_title",
@@ -378,6 +376,18 @@ def step_notes_html(step: ActionView) -> str:
     return "".join(parts)
 
 
+def _run_errors(state: RunViewState) -> list[str]:
+    errors = [f"Step {e.step}: {e.message}" if e.step else e.message for e in state.errors]
+    if state.error and state.error not in "\n".join(errors):
+        errors.append(state.error)
+    if state.status == "interrupted":
+        errors.append("The run was interrupted; the steps above are kept.")
+    return errors
+
+
+# ----------------------------------------------------------------------------- plain text
+
+
 def final_html(state: RunViewState) -> str:
     """The final answer box, and the run's error if it ended with one."""
     parts = []
@@ -432,140 +442,3 @@ def render_html(state: RunViewState) -> str:
         f'<div class="{ROOT_CLASS}"{run_id}><style>{STYLESHEET}</style>'
         f"{header_html(state)}{steps}{final_html(state)}</div>"
     )
-
-
-# ----------------------------------------------------------------------------- Markdown
-
-
-def _md(text: str) -> str:
-    """Text for Markdown: HTML-escaped (no raw tags reach the renderer), Markdown kept."""
-    return html.escape(text, quote=False)
-
-
-def _fence(text: str, language: str = "") -> str:
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    ticks = "`" * max(3, longest + 1)
-    return f"{ticks}{language}\n{text.rstrip(chr(10))}\n{ticks}"
-
-
-def _code_span(text: str) -> str:
-    text = " ".join(text.split("\n"))
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    ticks = "`" * (longest + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{ticks}{pad}{text}{pad}{ticks}"
-
-
-def _md_images(outputs: Iterable[Mapping[str, Any]], number: int) -> list[str]:
-    images = []
-    for output in outputs:
-        data = output.get("data") or {}
-        for mime in _IMAGES:
-            if mime in data:
-                payload = "".join(_as_text(data[mime]).split())
-                if _BASE64.fullmatch(payload):
-                    alt = f"{mime} output of step {number}"
-                    images.append(f"![{alt}](data:{mime};base64,{payload})")
-                break
-    return images
-
-
-def render_markdown(state: RunViewState) -> str:
-    """The run as GitHub-friendly Markdown: a heading per step, code in ```python blocks, the
-    observation in ``` blocks, images as data-URI images."""
-    usage = state.token_usage
-    meta = [f"**Status:** {_STATUS_LABELS.get(state.status, state.status)}"]
-    if state.model_id:
-        meta.append(f"**Model:** {_code_span(state.model_id)}")
-    meta.append(f"**Step:** {_progress(state)}")
-    meta.append(f"**Tokens:** {usage.prompt_tokens:,} in / {usage.completion_tokens:,} out")
-    meta.append(f"**Time:** {_seconds(state.elapsed) or '0 ms'}")
-    lines = ["### Agent run", "", " · ".join(meta), ""]
-    if state.task:
-        lines += ["**Task:**", "", *(f"> {line}" for line in _md(state.task).split("\n")), ""]
-    for step in state.steps:
-        lines += [f"#### {_md(step_title(step))}", ""]
-        if isinstance(step, PlanningView):
-            if step.text.strip():
-                lines += [_md(step.text.strip()), ""]
-            continue
-        if step.thought_text.strip():
-            lines += [_md(step.thought_text.strip()), ""]
-        if step.code:
-            lines += [_fence(step.code, "python"), ""]
-        if step.tool_calls:
-            lines += ["**Tool calls:**", ""]
-            for call in step.tool_calls:
-                outcome = f"failed: {_code_span(call.error)}" if call.error else "→ "
-                if not call.error:
-                    outcome += _code_span(call.result_repr)
-                lines.append(f"- {_code_span(call.call_text)} {outcome} ({_seconds(call.seconds)})")
-            lines.append("")
-        observation = observation_text(step)
-        if observation:
-            lines += ["**Observation:**", "", _fence(observation), ""]
-        images = _md_images(step.outputs, step.number)
-        if images:
-            lines += [*images, ""]
-        if step.error:
-            lines += ["**Error:**", "", _fence(step.error), ""]
-    if state.has_final_answer:
-        lines += ["#### Final answer", "", _fence(format_value(state.final_answer)), ""]
-    errors = _run_errors(state)
-    if errors:
-        lines += ["#### Run error", "", _fence("\n".join(errors)), ""]
-    return "\n".join(lines).rstrip("\n") + "\n"
-
-
-def _run_errors(state: RunViewState) -> list[str]:
-    errors = [f"Step {e.step}: {e.message}" if e.step else e.message for e in state.errors]
-    if state.error and state.error not in "\n".join(errors):
-        errors.append(state.error)
-    if state.status == "interrupted":
-        errors.append("The run was interrupted; the steps above are kept.")
-    return errors
-
-
-# ----------------------------------------------------------------------------- plain text
-
-
-def _indent(text: str, prefix: str = "    ") -> list[str]:
-    return [f"{prefix}{line}" if line else "" for line in text.rstrip("\n").split("\n")]
-
-
-def render_text(state: RunViewState) -> str:
-    """The run as plain text, for terminals and ``text/plain``."""
-    usage = state.token_usage
-    head = [f"smoldepot run · {_STATUS_LABELS.get(state.status, state.status)}"]
-    if state.model_id:
-        head.append(state.model_id)
-    head.append(f"step {_progress(state)}")
-    head.append(_tokens(usage.prompt_tokens, usage.completion_tokens))
-    head.append(_seconds(state.elapsed) or "0 ms")
-    lines = [" · ".join(head)]
-    if state.task:
-        lines.append(f"Task: {state.task}")
-    for step in state.steps:
-        lines += ["", f"── {step_title(step)}"]
-        if isinstance(step, PlanningView):
-            if step.text.strip():
-                lines += _indent(step.text.strip(), "  ")
-            continue
-        if step.thought_text.strip():
-            lines += ["Thought:", *_indent(step.thought_text.strip(), "  ")]
-        if step.code:
-            lines += ["Code:", *_indent(step.code)]
-        for call in step.tool_calls:
-            outcome = f"failed: {call.error}" if call.error else f"-> {call.result_repr}"
-            lines.append(f"Tool call: {call.call_text} {outcome} ({_seconds(call.seconds)})")
-        observation = observation_text(step)
-        if observation:
-            lines += ["Observation:", *_indent(observation, "  ")]
-        if step.error:
-            lines.append(f"Error: {step.error}")
-    if state.has_final_answer:
-        lines += ["", f"Final answer: {format_value(state.final_answer)}"]
-    errors = _run_errors(state)
-    if errors:
-        lines += ["", "Run error:", *_indent("\n".join(errors), "  ")]
-    return "\n".join(lines) + "\n"
