@@ -1,0 +1,5 @@
+"""``python -m smoldepot_jupyter.cli``: the same as the ``smoldepot`` command."""
+
+from . import main
+
+raise SystemExit(main())
