@@ -1,0 +1,335 @@
+"""The benchmark harness end to end on tiny suites: scripted models stand in for the server
+(ScriptedModel for ours, a fake litellm client for smolagents), real kernels run our actions."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from benchmarks.bench_agents import Outcome
+from benchmarks.run_suite import RunConfig, failure_category, main, read_results, run
+from smoldepot_jupyter.models import ScriptedModel
+
+ENV_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench" / "m3tooleval-env"
+
+TOOL_TASKS = [
+    {
+        "id": "decoder/reverse",
+        "question": "Reverse the string 'abc' with the tool.",
+        "expected": "cba",
+        "toolset": "message_decoder",
+        "files": [],
+        "meta": {"domain": "message_decoder", "expected_python_repr": "'cba'"},
+    },
+    {
+        "id": "travel/total",
+        "question": "A flight costs 400 and the hotel 150 a night. Total for 3 nights?",
+        "expected": 850,
+        "toolset": "travel_itinerary_planning",
+        "files": [],
+        "meta": {"domain": "travel_itinerary_planning", "expected_python_repr": "850"},
+    },
+]
+DATA_TASK = {
+    "id": "data/sum",
+    "question": "What is the sum of column n in numbers.csv?",
+    "expected": "6",
+    "toolset": None,
+    "files": ["numbers.csv"],
+    "meta": {},
+}
+
+# Replies by task (a word of its question) and turn (assistant messages so far).
+OURS_CODE = {
+    "Reverse": [
+        "Thought: I use the tool.\n```python\nprint(reverse_string('abc'))\n```",
+        "Thought: Done.\n```python\nfinal_answer('cba')\n```",
+    ],
+    "flight": [
+        "Thought: Add them.\n```python\nprint(sum([400, 450]))\n```",  # the varargs quirk
+        "Thought: Use the tool.\n```python\nfinal_answer(budget_calculator(400, 150, 3))\n```",
+    ],
+    "numbers.csv": [
+        "Thought: Read it.\n```python\n"
+        "final_answer(sum(int(x) for x in open('numbers.csv').read().split()[1:]))\n```",
+    ],
+}
+SMOLAGENTS_CODE = {
+    "Reverse": [
+        "Thought: I use the tool.\n<code>\nprint(reverse_string('abc'))\n</code>",
+        "Thought: Done.\n<code>\nfinal_answer('cba')\n</code>",
+    ],
+    "flight": [
+        "Thought: Use the tool.\n<code>\nfinal_answer(budget_calculator(400, 150, 3))\n</code>",
+    ],
+    "numbers.csv": [
+        "Thought: Read it.\n<code>\nimport pandas as pd\n"
+        "final_answer(int(pd.read_csv('numbers.csv')['n'].sum()))\n</code>",
+    ],
+}
+OURS_JSON = {
+    "Reverse": [
+        'Calling it.\n```json\n{"name": "reverse_string", "arguments": {"string": "abc"}}\n```',
+        '```json\n{"name": "final_answer", "arguments": {"answer": "cba"}}\n```',
+    ],
+    "flight": [
+        '```json\n{"name": "find_flights", "arguments": {"from_location": "Q", '
+        '"to_location": "B", "date": "2023-11-10"}}\n```',
+        '```json\n{"name": "final_answer", "arguments": {"answer": "$850"}}\n```',
+    ],
+}
+
+
+def _reply(script: dict[str, list], messages: list[dict]) -> object:
+    task = next(str(m["content"]) for m in messages if m["role"] == "user")
+    turn = sum(1 for m in messages if m["role"] == "assistant")
+    for word, replies in script.items():
+        if word in task:
+            return replies[min(turn, len(replies) - 1)]
+    raise AssertionError(f"no script for task {task[:80]!r}")
+
+
+class FakeLiteLLM:
+    """What smolagents calls as its litellm client: scripted replies, fixed reported usage."""
+
+    def __init__(self, script: dict[str, list]) -> None:
+        self.script = script
+        self.requests: list[dict] = []
+
+    def completion(self, **request):
+        self.requests.append(request)
+        text = _reply(self.script, request["messages"])
+        message = SimpleNamespace(role="assistant", content=text, tool_calls=None)
+        usage = SimpleNamespace(
+            prompt_tokens=100, completion_tokens=10, prompt_tokens_details={"cached_tokens": 40}
+        )
+        return SimpleNamespace(choices=[SimpleNamespace(message=message)], usage=usage)
+
+
+def _count(messages=None, text=None) -> int:
+    return len(json.dumps(messages) if messages is not None else text) // 4
+
+
+def _write_suite(folder: Path, meta: dict, tasks: list[dict], files: dict | None = None) -> Path:
+    folder.mkdir()
+    (folder / "suite.json").write_text(json.dumps(meta))
+    (folder / "tasks.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tasks))
+    if files:
+        (folder / "files").mkdir()
+        for name, text in files.items():
+            (folder / "files" / name).write_text(text)
+    return folder
+
+
+@pytest.fixture
+def suites(tmp_path: Path) -> dict[str, Path]:
+    if not (ENV_DIR / "tools.json").exists():
+        pytest.skip(f"the M3ToolEval env folder is not at {ENV_DIR}")
+    (tmp_path / "m3tooleval-env").symlink_to(ENV_DIR.resolve())
+    tools = _write_suite(
+        tmp_path / "toy-tools",
+        {"name": "toy-tools", "scorer": "m3tooleval", "toolsets": "m3tooleval-env", "max_steps": 3},
+        TOOL_TASKS,
+    )
+    data = _write_suite(
+        tmp_path / "toy-data",
+        {"name": "toy-data", "scorer": "math", "max_steps": 3},
+        [DATA_TASK],
+        {"numbers.csv": "n\n1\n2\n3\n"},
+    )
+    return {"tools": tools, "data": data, "out": tmp_path / "out"}
+
+
+def _config(suites: dict[str, Path], agents: list[str], names=("tools",), **options) -> RunConfig:
+    return RunConfig(
+        suites=[suites[n] for n in names],
+        model_id="scripted",
+        out=suites["out"],
+        agents=agents,
+        **options,
+    )
+
+
+def _ours(script: dict[str, list]):
+    return lambda: ScriptedModel(lambda messages: _reply(script, messages))
+
+
+def test_code_agents_solve_tasks_in_their_workdir_and_every_task_is_a_result_line(suites):
+    fake = FakeLiteLLM(SMOLAGENTS_CODE)
+    config = _config(suites, ["ours-code", "smolagents-code"], names=("tools", "data"))
+    rows = run(
+        config,
+        make_ours_model=_ours(OURS_CODE),
+        smolagents_client=lambda: fake,
+        token_count=_count,
+        progress=None,
+    )
+    keys = [(r["agent"], r["task_id"]) for r in rows]
+    assert keys == [
+        ("ours-code", "decoder/reverse"),
+        ("ours-code", "travel/total"),
+        ("ours-code", "data/sum"),
+        ("smolagents-code", "decoder/reverse"),
+        ("smolagents-code", "travel/total"),
+        ("smolagents-code", "data/sum"),
+    ]  # agent by agent
+    assert rows == read_results(suites["out"] / "results.jsonl")
+    by = {(r["agent"], r["task_id"]): r for r in rows}
+    for row in rows:
+        assert row["solved"], row
+        assert row["state"] == "success" and row["error"] is None
+        assert row["category"] is None
+        assert row["tokens_counted"]["prompt"] > 0 and row["tokens_counted"]["completion"] > 0
+        assert row["wall_time"] > 0
+    reverse = by[("ours-code", "decoder/reverse")]
+    assert reverse["answer"] == "cba"
+    assert reverse["verdicts"] == {"reference": True, "lenient": True}
+    assert reverse["steps"] == 2 and reverse["model_calls"] == 2
+    assert reverse["tool_calls"] == 1 and reverse["tool_errors"] == 0
+    assert Path(reverse["record"]).exists()
+    travel = by[("ours-code", "travel/total")]
+    assert travel["answer"] == "850" and travel["tool_errors"] == 1
+    assert travel["issues"]["tool_error"] == 1  # sum([400, 450]) hit the varargs quirk
+    assert by[("ours-code", "data/sum")]["verdicts"] == {"strict": True}
+    peer = by[("smolagents-code", "decoder/reverse")]
+    calls = peer["model_calls"]
+    assert calls == 2 and peer["steps"] == 2
+    assert peer["tokens"] == {
+        "prompt": 100 * calls,
+        "completion": 10 * calls,
+        "cached": 40 * calls,
+        "estimated": False,
+    }
+    sent = [r for r in fake.requests if "reverse" in json.dumps(r["messages"])]
+    assert peer["tokens_counted"]["prompt"] == sum(_count(messages=r["messages"]) for r in sent)
+    request = fake.requests[0]
+    assert request["temperature"] == 0 and request["max_tokens"] == 2048
+    assert all(isinstance(m["content"], str) for m in request["messages"])  # flattened
+    summary = (suites["out"] / "summary.md").read_text()
+    assert "## toy-tools" in summary and "## toy-data" in summary
+    assert "| ours-code / smolagents-code | 2 | 100.0% vs 100.0% |" in summary
+    meta = json.loads((suites["out"] / "run.json").read_text())
+    assert meta["model"] == "scripted" and meta["sessions"][0]["planned_tasks"] == 6
+
+
+def test_json_agent_calls_tools_by_name_and_failures_get_categories(suites):
+    rows = run(
+        _config(suites, ["ours-json"]),
+        make_ours_model=_ours(OURS_JSON),
+        token_count=_count,
+        progress=None,
+    )
+    reverse, travel = rows
+    assert reverse["solved"] and reverse["steps"] == 2 and reverse["tool_calls"] == 1
+    assert travel["answer"] == "$850"
+    assert travel["verdicts"] == {"reference": False, "lenient": True}
+    assert travel["category"] == "wrong_answer_format"
+    assert travel["tool_errors"] == 1 and travel["issues"]["tool_error"] == 1
+    summary = (suites["out"] / "summary.md").read_text()
+    assert "| agent | wrong_answer_format |" in summary
+
+
+def test_a_model_that_never_acts_runs_out_of_steps_as_no_code(suites):
+    silent = {"Reverse": ["I think the answer is cba."], "flight": ["No idea."]}
+    rows = run(
+        _config(suites, ["ours-json"], limit=1, max_steps=2),
+        make_ours_model=_ours(silent),
+        token_count=_count,
+        progress=None,
+    )
+    (row,) = rows
+    assert row["state"] == "max_steps" and row["steps"] == 2 and row["model_calls"] == 3
+    assert row["issues"]["no_code"] == 2
+    assert row["category"] == "no_code"
+
+
+def test_resume_runs_only_what_is_missing_and_a_used_folder_needs_it(suites):
+    script = {**OURS_JSON}
+    run(
+        _config(suites, ["ours-json"], limit=1),
+        make_ours_model=_ours(script),
+        token_count=_count,
+        progress=None,
+    )
+    with pytest.raises(ValueError, match="--resume"):
+        run(_config(suites, ["ours-json"]), make_ours_model=_ours(script), token_count=_count)
+    model = ScriptedModel(lambda messages: _reply(script, messages))
+    rows = run(
+        _config(suites, ["ours-json"], resume=True),
+        make_ours_model=lambda: model,
+        token_count=_count,
+        progress=None,
+    )
+    assert [r["task_id"] for r in rows] == ["decoder/reverse", "travel/total"]
+    questions = {m[1]["content"] for m in model.calls}
+    assert all("flight" in q for q in questions)  # only the missing task ran
+
+
+def test_an_interrupted_run_keeps_finished_tasks_and_resumes(suites):
+    script = {"Reverse": OURS_JSON["Reverse"], "flight": [KeyboardInterrupt()]}
+    with pytest.raises(KeyboardInterrupt):
+        run(
+            _config(suites, ["ours-json"]),
+            make_ours_model=_ours(script),
+            token_count=_count,
+            progress=None,
+        )
+    out = suites["out"]
+    assert [r["task_id"] for r in read_results(out / "results.jsonl")] == ["decoder/reverse"]
+    assert "## toy-tools" in (out / "summary.md").read_text()
+    rows = run(
+        _config(suites, ["ours-json"], resume=True),
+        make_ours_model=_ours(OURS_JSON),
+        token_count=_count,
+        progress=None,
+    )
+    assert [r["task_id"] for r in rows] == ["decoder/reverse", "travel/total"]
+
+
+def test_progress_line_shows_task_agent_elapsed_and_eta(suites):
+    stream = io.StringIO()
+    run(
+        _config(suites, ["ours-json"]),
+        make_ours_model=_ours(OURS_JSON),
+        token_count=_count,
+        progress=stream,
+    )
+    text = stream.getvalue()
+    assert "\r[1/2] ours-json toy-tools/decoder/reverse  elapsed 0:00:00  ETA ?" in text
+    assert "\r[2/2] ours-json toy-tools/travel/total" in text and "ETA 0:00:0" in text
+
+
+def test_a_broken_model_is_an_error_line_and_the_run_goes_on(suites):
+    def broken():
+        raise RuntimeError("server gone")
+
+    rows = run(_config(suites, ["ours-json"]), make_ours_model=broken, progress=None)
+    assert [r["state"] for r in rows] == ["error", "error"]
+    assert rows[0]["error"] == "RuntimeError: server gone"
+    assert rows[0]["category"] == "agent_error" and rows[0]["answer"] is None
+
+
+def test_failure_category_rules():
+    answered = Outcome(state="success", steps=3)
+    assert failure_category(answered, solved=True, form_failed=False) is None
+    assert failure_category(answered, solved=False, form_failed=True) == "wrong_answer_format"
+    assert failure_category(answered, solved=False, form_failed=False) == "wrong_answer"
+    issues = {"no_code": 1, "tool_error": 0, "runtime_error": 3, "timeout": 0}
+    out_of_steps = Outcome(state="max_steps", steps=4, issues=issues)
+    assert failure_category(out_of_steps, False, False) == "runtime_error"
+    calm = Outcome(state="max_steps", steps=4, issues={**issues, "runtime_error": 1})
+    assert failure_category(calm, False, False) == "max_steps"
+    timed_out = Outcome(state="error", error="ModelUnavailableError: request timed out")
+    assert failure_category(timed_out, False, False) == "timeout"
+
+
+def test_cli_refuses_bad_arguments(suites, capsys):
+    assert main([str(suites["tools"]), "--model", "m", "--resume"]) == 2
+    assert "--resume needs --out" in capsys.readouterr().err
+    out = str(suites["out"])
+    assert main([str(suites["tools"]), "--model", "m", "--agents", "nope", "--out", out]) == 2
+    assert "unknown agents" in capsys.readouterr().err
