@@ -427,3 +427,21 @@ def test_run_finished_is_the_last_event_of_every_run(make_agent, tmp_path):
     agent.run("One.")
     assert finished[0].state == "success"
     assert Path(agent.last_result.record_path).exists()
+
+
+def test_repeating_a_failed_action_word_for_word_is_pointed_out(make_agent):
+    agent = make_agent(
+        [code("print(no_such_name)"), code("print(no_such_name)"), code("final_answer(0)")]
+    )
+    result = agent.run("Print it.")
+    first, second = action_steps(result)[:2]
+    assert "same code as the previous step" not in first.observation
+    assert "same code as the previous step" in second.observation
+
+
+def test_name_error_suggests_the_close_name(make_agent):
+    agent = make_agent(
+        [code("Total_Count = 3"), code("print(total_count)"), code("final_answer(1)")]
+    )
+    result = agent.run("Count.")
+    assert "Did you mean: 'Total_Count'?" in action_steps(result)[1].observation

@@ -18,6 +18,10 @@ from .prompts import best_answer_request, code_system_prompt
 __all__ = ["CodeAgent"]
 
 _STOP = ["Observation:"]
+_REPEATED_FAILURE = (
+    "[This is the same code as the previous step, and it failed again. Running it once more "
+    "will not help: read the error above and change the code.]"
+)
 
 
 class _ObservedTool:
@@ -204,8 +208,18 @@ class CodeAgent(MultiStepAgent):
             step.observation = missing_code_message()
         else:
             self._run_code(step, step.code)
+            if step.error is not None and self._repeats_last_failure(step):
+                step.observation += f"\n{_REPEATED_FAILURE}"
         self._finish_step(step)
         return step
+
+    def _repeats_last_failure(self, step: ActionStep) -> bool:
+        """Whether `step` ran the very code of the previous action, which failed too."""
+        earlier = [s for s in self._this_run_steps() if isinstance(s, ActionStep)]
+        if not earlier:
+            return False
+        last = earlier[-1]
+        return last.error is not None and (last.code or "").strip() == (step.code or "").strip()
 
     def _best_answer(self, number: int) -> Any:
         request = {"role": "user", "content": best_answer_request(code=True)}
