@@ -445,3 +445,11 @@ def test_name_error_suggests_the_close_name(make_agent):
     )
     result = agent.run("Count.")
     assert "Did you mean: 'Total_Count'?" in action_steps(result)[1].observation
+
+
+def test_context_reaches_the_model_but_is_not_the_recorded_task(make_agent):
+    agent = make_agent([code("final_answer(1)")])
+    result = agent.run("The task.", context="Earlier: the user likes tea.")
+    sent = agent.model.calls[0][1]["content"]
+    assert "Earlier: the user likes tea." in sent and sent.endswith("The task.")
+    assert load_run(result.record_path).task == "The task."

@@ -152,21 +152,28 @@ class MultiStepAgent:
         stream: bool = False,
         additional_args: Mapping[str, Any] | None = None,
         max_steps: int | None = None,
+        context: str | None = None,
     ) -> RunResult | Iterator[Event]:
         """Run `task` to an answer. `reset=False` continues the conversation (and the session's
         state); `additional_args` are given to the run by name; `stream=True` returns an iterator
-        of events (the result is then in `last_result`)."""
+        of events (the result is then in `last_result`). `context` (e.g. a summary of earlier
+        runs) goes to the model before the task but is not shown or recorded as the task."""
         if not isinstance(task, str) or not task.strip():
             raise ValueError("the task must be a non-empty string saying what to do")
         steps = self.max_steps if max_steps is None else max_steps
         if steps < 1:
             raise ValueError(f"max_steps must be at least 1, not {steps}")
         if stream:
-            return self._stream(task, reset, dict(additional_args or {}), steps)
-        return self._run(task, reset, dict(additional_args or {}), steps)
+            return self._stream(task, reset, dict(additional_args or {}), steps, context)
+        return self._run(task, reset, dict(additional_args or {}), steps, context)
 
     def _stream(
-        self, task: str, reset: bool, additional_args: dict[str, Any], max_steps: int
+        self,
+        task: str,
+        reset: bool,
+        additional_args: dict[str, Any],
+        max_steps: int,
+        context: str | None,
     ) -> Iterator[Event]:
         events: queue.Queue[Any] = queue.Queue()
         done = object()
@@ -175,7 +182,7 @@ class MultiStepAgent:
 
         def target() -> None:
             try:
-                self._run(task, reset, additional_args, max_steps)
+                self._run(task, reset, additional_args, max_steps, context)
             except BaseException as exc:
                 failure.append(exc)
             finally:
@@ -195,7 +202,12 @@ class MultiStepAgent:
             raise failure[0]
 
     def _run(
-        self, task: str, reset: bool, additional_args: dict[str, Any], max_steps: int
+        self,
+        task: str,
+        reset: bool,
+        additional_args: dict[str, Any],
+        max_steps: int,
+        context: str | None = None,
     ) -> RunResult:
         self._run_id = new_run_id()
         self._interrupted.clear()
@@ -214,6 +226,8 @@ class MultiStepAgent:
         state, output, error, unexpected = "error", None, None, None
         try:
             task_text, names = self._give_args(task, additional_args)
+            if context:
+                task_text = f"{context}\n\nThe task now:\n{task_text}"
             self.memory.steps.append(TaskStep(task=task_text, additional_args_names=names))
             state, output = self._loop(max_steps)
         except KeyboardInterrupt:

@@ -219,17 +219,12 @@ class NotebookSession:
             max_observation_chars=self.config.max_observation_chars,
         )
 
-    def task_text(self, task: str) -> str:
-        """The task as the model reads it: with the conversation so far, if any."""
-        earlier = self.conversation()
-        return f"{earlier}\n\nThe task now:\n{task}" if earlier else task
-
     def run(self, agent: CodeAgent, task: str, options: RunOptions) -> RunResult:
         """Run in the foreground (the cell blocks; Kernel -> Interrupt stops it)."""
         self._require_idle("start another run")
         self.agent = agent
         additional = {name: self.shell.user_ns[name] for name in options.push}
-        result = agent.run(self.task_text(task), additional_args=additional)
+        result = agent.run(task, additional_args=additional, context=self.conversation())
         assert isinstance(result, RunResult)
         self.history.append(_HistoryEntry(options.name, task, result))
         return result
@@ -241,10 +236,10 @@ class NotebookSession:
         self._require_idle("start another run")
         self.agent = agent
         additional = {name: self.shell.user_ns[name] for name in options.push}
-        text = self.task_text(task)
+        context = self.conversation()
 
         def target() -> None:
-            result = agent.run(text, additional_args=additional)
+            result = agent.run(task, additional_args=additional, context=context)
             assert isinstance(result, RunResult)
             self.history.append(_HistoryEntry(options.name, task, result))
             done(result)
