@@ -377,8 +377,8 @@ def test_managed_agent_is_a_tool_of_its_manager(sidecar, tmp_path):
     )
     try:
         result = manager.run("Ask the adder.")
-        assert result.output == "42"
-        assert "def adder(task: str) -> str:" in manager.memory.system_prompt
+        assert result.output == 42  # the managed agent's answer arrives as the value it is
+        assert "def adder(task: str) -> Any:" in manager.memory.system_prompt
         assert helper.executor is not sidecar
     finally:
         helper.close()

@@ -431,11 +431,11 @@ def _managed_agent_tool(agent: MultiStepAgent) -> FunctionTool:
     """A managed agent as a tool of its manager: give it a task, get its final answer."""
     name = MultiStepAgent._managed_name(agent)
 
-    def delegate(task: str) -> str:
+    def delegate(task: str) -> Any:
         result = agent.run(task)
         assert isinstance(result, RunResult)
         if result.state == "success":
-            return str(result.output)
+            return result.output  # the value itself: a number stays a number
         if result.state == "max_steps":
             return f"{result.output}\n(best answer after running out of steps; it may be wrong)"
         return f"(the agent {name} stopped: {result.state}; {result.error or 'no answer'})"
@@ -449,5 +449,5 @@ def _managed_agent_tool(agent: MultiStepAgent) -> FunctionTool:
             "words, with everything it needs; it answers with its final answer)"
         ),
         inputs={"task": {"type": "string", "description": "The task, stated in full."}},
-        output_type="string",
+        output_type="any",
     )
