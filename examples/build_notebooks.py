@@ -23,6 +23,7 @@ def setup_cell(name: str, runs: int) -> str:
 import os
 from smoldepot_jupyter import ReplayModel
 
+%config SmolDepot.max_steps = 6
 if os.environ.get("SMOLDEPOT_MODEL"):
     print(f"Running live with {{os.environ['SMOLDEPOT_MODEL']}}.")
 else:
@@ -88,14 +89,15 @@ df.to_csv("weather.csv", index=False)
 df
 """),
         code(
-            "%%agent\nRead weather.csv with pandas. Which city has the highest average "
-            "temperature? Give the city name as the final answer."
+            "%%agent\nweather.csv has the columns city, month and temp. Read it with pandas. "
+            "Which city has the highest average temp? Give the city name as the final answer."
         ),
         md("`--push df` copies the notebook's `df` into the sidecar and names it in the task."),
         code(
-            "%%agent --push df\nAdd a column temp_f to df with the temperature in Fahrenheit. "
-            "Plot the average temp_f per city as a bar chart and show it. Then give the overall "
-            "average of temp_f, rounded to 1 decimal, as the final answer."
+            "%%agent --push df\nThe DataFrame df has the columns city, month and temp (Celsius). "
+            "Add a column temp_f with the temperature in Fahrenheit. Plot the average temp_f per "
+            "city as a bar chart and show it. Then give the overall average of temp_f, rounded "
+            "to 1 decimal, as the final answer."
         ),
         md("`%agent pull df` brings the sidecar's `df` back (as parquet: no pickle needed)."),
         code("%agent pull df\ndf"),
