@@ -256,6 +256,7 @@ class KernelExecutor:
     def _prewarm(self) -> None:
         try:
             self.start()
+            import nbformat.v4  # noqa: F401 - warm the import the first output needs
         except BaseException as exc:  # reported by the next run()
             self._prewarm_error = exc
 

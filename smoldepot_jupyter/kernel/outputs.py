@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from nbformat.v4 import output_from_msg
-
 __all__ = ["OutputCollector", "OutputListener"]
 
 #: Called as ``listener(event, index, output)`` with event "add", "change" or "clear".
@@ -67,6 +65,8 @@ class OutputCollector:
             return
         if self._clear_on_next:
             self._clear()
+        from nbformat.v4 import output_from_msg  # imported on first use: it takes a while
+
         output = output_from_msg(msg)
         if msg_type == "error":
             output["traceback"] = list(output.get("traceback", []))
