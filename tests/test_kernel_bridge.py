@@ -447,3 +447,9 @@ def test_final_answer_can_not_be_given_twice_in_one_action(executor):
     assert execution.final_answer == "first"
     assert execution.error is not None
     assert "already called" in execution.error.evalue
+
+
+def test_a_tuple_final_answer_arrives_as_a_tuple(executor):
+    execution = executor.run("final_answer(('A', 3))")
+    assert execution.final_answer == ("A", 3)
+    assert isinstance(execution.final_answer, tuple)

@@ -249,7 +249,10 @@ class ToolBridge:
         if execution.has_final_answer:
             return self._error("final_answer() was already called in this action")
         if "final_answer" in request:
-            execution.final_answer = request["final_answer"]
+            value = request["final_answer"]
+            if request.get("python_type") == "tuple" and isinstance(value, list):
+                value = tuple(value)
+            execution.final_answer = value
         else:
             execution.final_answer = SidecarObject(
                 type=str(request.get("type", "object")), repr=str(request["final_answer_repr"])

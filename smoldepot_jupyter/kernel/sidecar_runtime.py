@@ -119,6 +119,8 @@ def final_answer(answer):
     """Give the final answer to the task and end the run. Nothing after this call runs."""
     try:
         request = {"final_answer": json.loads(_dumps(answer))}
+        if type(answer) is tuple:
+            request["python_type"] = "tuple"  # JSON has no tuples; the host rebuilds it
     except (TypeError, ValueError):
         request = {"final_answer_repr": repr(answer)[:100_000], "type": type(answer).__name__}
     reply = _bridge(request)
