@@ -63,6 +63,9 @@ model = ScriptedModel([
     "%agent restart",  # 30
     "%agent reset",  # 31
     "%agent stop",  # 32
+    "%agent export exported.ipynb --run 1",  # 33
+    "import nbformat\nnbformat.validate(nbformat.read('exported.ipynb', 4)) or 'valid'",  # 34
+    "%agent export elsewhere.ipynb --run no-such-run",  # 35
 ]
 
 
@@ -153,6 +156,15 @@ def test_restart_and_reset_say_what_they_did(cells):
     assert "variables are gone" in texts(cells[30])
     assert "Conversation forgotten" in texts(cells[31])
     assert "No background run." in texts(cells[32])
+
+
+def test_export_writes_a_valid_notebook_of_a_run(cells):
+    assert "Exported to exported.ipynb" in texts(cells[33])
+    assert result_of(cells[34]) == "'valid'"
+
+
+def test_export_of_an_unknown_run_is_a_usage_error(cells):
+    assert "UsageError: no run 'no-such-run'" in texts(cells[35])
 
 
 def test_ipython_config_file_sets_smoldepot_traits(tmp_path):
