@@ -453,3 +453,29 @@ def test_context_reaches_the_model_but_is_not_the_recorded_task(make_agent):
     sent = agent.model.calls[0][1]["content"]
     assert "Earlier: the user likes tea." in sent and sent.endswith("The task.")
     assert load_run(result.record_path).task == "The task."
+
+
+def test_after_a_verbatim_repeated_failure_the_next_call_samples(make_agent):
+    agent = make_agent(
+        [code("print(no_such)"), code("print(no_such)"), code("x = 1"), code("final_answer(x)")]
+    )
+    agent.run("Loop, then recover.")
+    assert agent.model.temperatures == [None, None, 0.7, None]
+
+
+def test_models_without_a_temperature_parameter_are_called_as_before(sidecar, tmp_path):
+    class Plain:
+        model_id = "plain"
+
+        def __init__(self):
+            self.replies = [code("print(nope)"), code("print(nope)"), code("final_answer(2)")]
+
+        def generate(
+            self, messages, *, stop=None, max_tokens=None, tools=None, on_delta=None, stop_when=None
+        ):
+            from smoldepot_jupyter.models import ModelResponse
+
+            return ModelResponse(text=self.replies.pop(0))
+
+    with CodeAgent([], Plain(), executor=sidecar, record_dir=tmp_path) as agent:
+        assert agent.run("Go.").output == 2

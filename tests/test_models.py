@@ -555,3 +555,12 @@ def test_model_response_round_trips_through_a_dict():
     data = json.loads(json.dumps(response.to_dict()))
 
     assert ModelResponse.from_dict(data) == response
+
+
+def test_temperature_can_be_overridden_for_one_call(server):
+    server.script(Reply("ok"), Reply("ok"))
+    model = model_for(server)
+    model.generate(HI, temperature=0.7)
+    model.generate(HI)
+    assert server.requests[0].body["temperature"] == 0.7
+    assert "temperature" not in server.requests[1].body

@@ -298,13 +298,20 @@ class MultiStepAgent:
         stop_when: Callable[[str], bool] | None = None,
         stop: list[str] | None = None,
         tools: list[dict[str, Any]] | None = None,
+        temperature: float | None = None,
     ) -> ModelResponse:
+        """One model call, streamed as events. `temperature` is passed only to models whose
+        generate() takes it (it breaks a loop of identical failing actions)."""
+
         def on_delta(text: str) -> None:
             self._emit(ModelDelta, step=step, text=text)
 
         def cut(text: str) -> bool:
             return self._interrupted.is_set() or (stop_when is not None and stop_when(text))
 
+        options: dict[str, Any] = {}
+        if temperature is not None and _accepts(self.model.generate, "temperature"):
+            options["temperature"] = temperature
         response = self.model.generate(
             messages,
             stop=stop,
@@ -312,6 +319,7 @@ class MultiStepAgent:
             tools=tools,
             on_delta=on_delta,
             stop_when=cut,
+            **options,
         )
         self._emit(ModelCallFinished, step=step, text=response.text, token_usage=response.usage)
         return response
@@ -415,6 +423,14 @@ def _total_usage(steps: Iterable[MemoryStep]) -> TokenUsage:
         if isinstance(step, ActionStep | PlanningStep):
             total = total + step.token_usage
     return total
+
+
+def _accepts(function: Callable[..., Any], name: str) -> bool:
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
 
 
 def _takes_two(callback: Callable[..., Any]) -> bool:

@@ -18,6 +18,7 @@ from .prompts import best_answer_request, code_system_prompt
 __all__ = ["CodeAgent"]
 
 _STOP = ["Observation:"]
+_UNSTICK_TEMPERATURE = 0.7
 _REPEATED_FAILURE = (
     "[This is the same code as the previous step, and it failed again. Running it once more "
     "will not help: read the error above and change the code.]"
@@ -101,6 +102,7 @@ class CodeAgent(MultiStepAgent):
             self.executor.input_handler = lambda prompt, password: str(user_input(prompt))
         self._session_used = False
         self._acting = False
+        self._stuck = False
         if self._owns_executor:
             self.executor.prewarm()
 
@@ -184,8 +186,13 @@ class CodeAgent(MultiStepAgent):
     def _model_step(self, number: int, extra: list[dict[str, Any]] | None = None) -> ActionStep:
         step = ActionStep(step_number=number)
         messages = self.memory.to_messages(images=self.images) + (extra or [])
+        # A model that just repeated a failing action word for word would, at temperature 0,
+        # repeat it again: sample this call instead.
+        temperature = _UNSTICK_TEMPERATURE if self._stuck and number > 1 else None
         try:
-            response = self._call_model(number, messages, stop_when=is_complete_action, stop=_STOP)
+            response = self._call_model(
+                number, messages, stop_when=is_complete_action, stop=_STOP, temperature=temperature
+            )
         except KeyboardInterrupt:
             step.error = "KeyboardInterrupt: interrupted while the model was answering"
             self._finish_step(step)
@@ -203,12 +210,14 @@ class CodeAgent(MultiStepAgent):
             step.error = "KeyboardInterrupt: interrupted while the model was answering"
             self._finish_step(step)
             raise KeyboardInterrupt
+        self._stuck = False
         if step.code is None:
             step.error = "the reply had no code block"
             step.observation = missing_code_message()
         else:
             self._run_code(step, step.code)
-            if step.error is not None and self._repeats_last_failure(step):
+            self._stuck = step.error is not None and self._repeats_last_failure(step)
+            if self._stuck:
                 step.observation += f"\n{_REPEATED_FAILURE}"
         self._finish_step(step)
         return step

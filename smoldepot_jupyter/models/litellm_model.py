@@ -132,11 +132,15 @@ class LiteLLMModel:
         tools: list[dict[str, Any]] | None = None,
         on_delta: Callable[[str], None] | None = None,
         stop_when: Callable[[str], bool] | None = None,
+        temperature: float | None = None,
     ) -> ModelResponse:
-        """Stream one completion of `messages` and return it; see `Model.generate`."""
+        """Stream one completion of `messages` and return it; see `Model.generate`.
+        `temperature` overrides the model's own for this call."""
         started = time.monotonic()
         litellm = _import_litellm()
         request = self._request(litellm, messages, stop, max_tokens, tools)
+        if temperature is not None:
+            request["temperature"] = temperature
         failures = 0
         while True:
             text = _TextStream(stop, on_delta, stop_when)

@@ -48,6 +48,7 @@ class ScriptedModel:
         self.model_id = model_id
         self._replies = replies if callable(replies) else list(replies)
         self.calls: list[list[dict[str, Any]]] = []
+        self.temperatures: list[float | None] = []
         self._previous_prompt = ""
         self._lock = threading.Lock()
 
@@ -68,8 +69,11 @@ class ScriptedModel:
         tools: list[dict[str, Any]] | None = None,
         on_delta: Callable[[str], None] | None = None,
         stop_when: Callable[[str], bool] | None = None,
+        temperature: float | None = None,
     ) -> ModelResponse:
-        """Play the next reply; see `Model.generate` (`max_tokens` and `tools` are not used)."""
+        """Play the next reply; see `Model.generate` (`max_tokens`, `tools` and `temperature`
+        are not used; the temperatures asked for are kept in `temperatures`)."""
+        self.temperatures.append(temperature)
         started = time.monotonic()
         with self._lock:
             recorded = copy.deepcopy(messages)
