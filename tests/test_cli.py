@@ -83,14 +83,6 @@ def smoldepot(
     )
 
 
-def export_available() -> bool:
-    try:
-        from smoldepot_jupyter.export import export_notebook  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def run_id_in(output: str) -> str:
     match = re.search(r"── run (\S+) ·", output)
     assert match, output
@@ -123,9 +115,15 @@ def recorded(workdir: Path) -> subprocess.CompletedProcess[str]:
         code('rows = open("data.csv").read().splitlines()\nprint(len(rows) - 1, "rows")', "Count."),
         code("final_answer(len(rows) - 1)", "Three rows."),
     ]
-    export = ["--export", "run.ipynb"] if export_available() else []
     return smoldepot(
-        "run", "How many data rows?", "--file", "data.csv", *export, cwd=workdir, replies=replies
+        "run",
+        "How many data rows?",
+        "--file",
+        "data.csv",
+        "--export",
+        "run.ipynb",
+        cwd=workdir,
+        replies=replies,
     )
 
 
@@ -196,8 +194,6 @@ def test_run_with_litellm_against_an_openai_compatible_server(tmp_path):
 
 
 def test_export_writes_a_notebook_that_validates(recorded, workdir):
-    if not export_available():
-        pytest.skip("smoldepot_jupyter.export is not importable yet")
     assert "Exported the run to run.ipynb" in recorded.stdout
     notebook = nbformat.read(str(workdir / "run.ipynb"), as_version=4)
     nbformat.validate(notebook)
@@ -310,16 +306,12 @@ def test_replay_of_a_recorded_run_reaches_its_final_answer(recorded, workdir):
 
 
 def test_replay_of_an_exported_notebook(recorded, workdir):
-    if not export_available():
-        pytest.skip("smoldepot_jupyter.export is not importable yet")
     done = smoldepot("replay", "run.ipynb", cwd=workdir)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Final answer: 3" in done.stdout
 
 
 def test_export_by_run_id(recorded, workdir):
-    if not export_available():
-        pytest.skip("smoldepot_jupyter.export is not importable yet")
     run_id = run_id_in(recorded.stdout)
     done = smoldepot("export", run_id[:-2], "by-id.ipynb", cwd=workdir)
     assert done.returncode == 0, done.stderr

@@ -118,6 +118,6 @@ def test_agent_replay_in_a_notebook_shows_the_run_and_returns_the_answer(workdir
         workdir,
     )
     assert result_of(notebook.cells[3]) == "'snow / alpha'"
-    assert "weather(" in texts(notebook.cells[3]) or "weather" in texts(notebook.cells[3])
+    assert "weather" in texts(notebook.cells[3])
     assert result_of(notebook.cells[4]) == "'snow / alpha'"
     assert "cannot replay /no/such/run.jsonl" in texts(notebook.cells[5])

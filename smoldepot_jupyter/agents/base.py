@@ -46,6 +46,8 @@ FinalAnswerCheck = Callable[[Any, AgentMemory], "bool | str | None"]
 #: Receives each finished step (and the agent, if it takes a second argument).
 StepCallback = Callable[..., None]
 
+_INTERRUPTED_ANSWERING = "KeyboardInterrupt: interrupted while the model was answering"
+
 #: Failures of the world (model, kernel, transfer), reported as a run in state "error".
 _OPERATIONAL_ERRORS = (ModelError, KernelStartError, TransferError)
 
@@ -345,6 +347,11 @@ class MultiStepAgent:
             if isinstance(self.memory.steps[index], TaskStep):
                 return self.memory.steps[index:]
         return list(self.memory.steps)
+
+    def _interrupted_while_answering(self, step: ActionStep) -> None:
+        """Record `step`, cut short while the model was answering; the caller re-raises."""
+        step.error = _INTERRUPTED_ANSWERING
+        self._finish_step(step)
 
     def _finish_step(self, step: ActionStep) -> None:
         """Check a final answer, then record the step: memory, event, callbacks."""

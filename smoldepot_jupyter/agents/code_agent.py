@@ -194,8 +194,7 @@ class CodeAgent(MultiStepAgent):
                 number, messages, stop_when=is_complete_action, stop=_STOP, temperature=temperature
             )
         except KeyboardInterrupt:
-            step.error = "KeyboardInterrupt: interrupted while the model was answering"
-            self._finish_step(step)
+            self._interrupted_while_answering(step)
             raise
         step.model_output = response.text
         step.token_usage = response.usage
@@ -207,8 +206,7 @@ class CodeAgent(MultiStepAgent):
     def _action_step(self, number: int) -> ActionStep:
         step = self._model_step(number)
         if self._interrupted.is_set():
-            step.error = "KeyboardInterrupt: interrupted while the model was answering"
-            self._finish_step(step)
+            self._interrupted_while_answering(step)
             raise KeyboardInterrupt
         self._stuck = False
         if step.code is None:

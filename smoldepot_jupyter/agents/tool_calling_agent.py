@@ -55,8 +55,7 @@ class ToolCallingAgent(MultiStepAgent):
         try:
             response = self._call_model(number, messages, tools=schemas)
         except KeyboardInterrupt:
-            step.error = "KeyboardInterrupt: interrupted while the model was answering"
-            self._finish_step(step)
+            self._interrupted_while_answering(step)
             raise
         step.model_output = response.text
         step.token_usage = response.usage
@@ -129,8 +128,7 @@ class ToolCallingAgent(MultiStepAgent):
     def _action_step(self, number: int) -> ActionStep:
         step = self._model_step(number)
         if self._interrupted.is_set():
-            step.error = "KeyboardInterrupt: interrupted while the model was answering"
-            self._finish_step(step)
+            self._interrupted_while_answering(step)
             raise KeyboardInterrupt
         if step.tool_calls_requested:
             self._act(step)

@@ -14,10 +14,9 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_output
 
 from ..events import ModelCallFinished, StepFinished
-from ..kernel.execution import SidecarObject
+from ..kernel.execution import SidecarObject, ToolCall
 from ..memory import ActionStep, PlanningStep, to_jsonable
 from ..records import RunRecord
-from .stubs import RecordedCall
 
 __all__ = [
     "KEY",
@@ -47,21 +46,13 @@ class StepView:
 
     step: ActionStep
     skip: str | None
-    calls: list[RecordedCall]
+    calls: list[ToolCall]
     files: list[str]
     model_called: bool
 
     @classmethod
     def of(cls, step: ActionStep, record: RunRecord) -> StepView:
-        execution = step.execution
-        calls = []
-        if execution is not None:
-            for call in execution.tool_calls:
-                calls.append(
-                    RecordedCall(
-                        call.name, list(call.args), dict(call.kwargs), call.result, call.error
-                    )
-                )
+        calls = list(step.execution.tool_calls) if step.execution is not None else []
         calls_made = [e.step for e in record.events if isinstance(e, ModelCallFinished)]
         # A record without model-call events (one rebuilt from a notebook): every output counts.
         called = step.step_number in calls_made if calls_made else bool(step.model_output)

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..kernel.execution import SidecarObject
+from ..kernel.execution import SidecarObject, ToolCall
 from ..tools import FunctionTool, Tool, as_tool
 
-__all__ = ["RecordedCall", "ToolsCell", "tools_cell"]
+__all__ = ["ToolsCell", "tools_cell"]
 
 _COMMENT = """\
 # Tools and helpers of smoldepot run {run_id},
@@ -112,17 +112,6 @@ _REPR_KEYS = {"type", "repr"}
 
 
 @dataclass
-class RecordedCall:
-    """One tool call as the run recorded it: its result (JSON form) or the error message."""
-
-    name: str
-    args: list[Any]
-    kwargs: dict[str, Any]
-    result: Any = None
-    error: str | None = None
-
-
-@dataclass
 class ToolsCell:
     """The cell's source, and which tools it stubs and which it defines from source (and why
     the others fell back to stubs)."""
@@ -136,7 +125,7 @@ class ToolsCell:
 def tools_cell(
     run_id: str,
     names: list[str],
-    calls: list[RecordedCall],
+    calls: list[ToolCall],
     codes: Iterable[str],
     *,
     live_tools: bool = False,
@@ -197,7 +186,7 @@ def _import_order(line: str) -> tuple[int, str]:
 # ------------------------------------------------------------------------------------- stubs
 
 
-def _recorded_calls(names: list[str], calls: list[RecordedCall]) -> str:
+def _recorded_calls(names: list[str], calls: list[ToolCall]) -> str:
     lines = ["", "", "# What each tool returned in the run, in call order (args for reference)."]
     lines.append("_RECORDED_CALLS = {")
     for name in names:

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = [
+    "as_text",
     "image_size",
     "outputs_to_text",
     "render_terminal",
@@ -177,14 +178,15 @@ def _data_text(output: Mapping[str, Any]) -> str:
     if images:
         return "\n".join(images)
     if "text/plain" in data:
-        return strip_ansi(_as_text(data["text/plain"]))
+        return strip_ansi(as_text(data["text/plain"]))
     if "text/markdown" in data:
-        return _as_text(data["text/markdown"])
+        return as_text(data["text/markdown"])
     kinds = ", ".join(sorted(data))
     return f"[{kinds} output]" if kinds else ""
 
 
-def _as_text(value: Any) -> str:
+def as_text(value: Any) -> str:
+    """An nbformat multiline string (a str, or a list of lines) as one str."""
     return "".join(value) if isinstance(value, list) else str(value)
 
 
@@ -194,7 +196,7 @@ def outputs_to_text(outputs: Iterable[Mapping[str, Any]]) -> str:
     for output in outputs:
         kind = output.get("output_type")
         if kind == "stream":
-            parts.append(render_terminal(strip_ansi(_as_text(output.get("text", "")))))
+            parts.append(render_terminal(strip_ansi(as_text(output.get("text", "")))))
         elif kind in ("execute_result", "display_data"):
             text = _data_text(output)
             if text:

@@ -7,7 +7,6 @@ answer as the cell's value. ``%agent SUBCOMMAND`` manages the session.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -196,7 +195,3 @@ def _without_deltas(view: Any) -> Any:
             view(event)
 
     return observer
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, default=str)

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..kernel.observation import outputs_to_text, render_terminal, strip_ansi
+from ..kernel.observation import as_text, outputs_to_text, render_terminal, strip_ansi
 from .state import ActionView, PlanningView, RunViewState, StepView, ToolCallView, format_value
 
 __all__ = [
@@ -185,10 +185,6 @@ def _esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _as_text(value: Any) -> str:
-    return "".join(value) if isinstance(value, list) else str(value)
-
-
 def _seconds(value: float | None) -> str:
     if value is None:
         return ""
@@ -297,7 +293,7 @@ def output_html(output: Mapping[str, Any]) -> str:
     their plain-text traceback."""
     kind = output.get("output_type")
     if kind == "stream":
-        text = render_terminal(strip_ansi(_as_text(output.get("text", ""))))
+        text = render_terminal(strip_ansi(as_text(output.get("text", ""))))
         css = "sd-stream sd-stderr" if output.get("name") == "stderr" else "sd-stream"
         return f'<pre class="{css}">{_esc(text)}</pre>' if text else ""
     if kind == "error":
@@ -311,10 +307,10 @@ def output_html(output: Mapping[str, Any]) -> str:
 
 def _rich_html(data: Mapping[str, Any], metadata: Mapping[str, Any]) -> str:
     if "text/html" in data:
-        return f'<div class="sd-html">{_as_text(data["text/html"])}</div>'
+        return f'<div class="sd-html">{as_text(data["text/html"])}</div>'
     for mime in _IMAGES:
         if mime in data:
-            payload = "".join(_as_text(data[mime]).split())
+            payload = "".join(as_text(data[mime]).split())
             if _BASE64.fullmatch(payload):
                 size = metadata.get(mime) if isinstance(metadata.get(mime), Mapping) else {}
                 dims = "".join(
@@ -322,13 +318,13 @@ def _rich_html(data: Mapping[str, Any], metadata: Mapping[str, Any]) -> str:
                 )
                 return f'<img src="data:{mime};base64,{payload}" alt="{mime} output"{dims}>'
     if "image/svg+xml" in data:
-        svg = base64.b64encode(_as_text(data["image/svg+xml"]).encode()).decode()
+        svg = base64.b64encode(as_text(data["image/svg+xml"]).encode()).decode()
         return f'<img src="data:image/svg+xml;base64,{svg}" alt="image/svg+xml output">'
     if "text/plain" in data:
-        return f"<pre>{_esc(strip_ansi(_as_text(data['text/plain'])))}</pre>"
+        return f"<pre>{_esc(strip_ansi(as_text(data['text/plain'])))}</pre>"
     for mime in ("text/markdown", "text/latex"):
         if mime in data:
-            return f"<pre>{_esc(_as_text(data[mime]))}</pre>"
+            return f"<pre>{_esc(as_text(data[mime]))}</pre>"
     if "application/json" in data:
         return f"<pre>{_esc(json.dumps(data['application/json'], indent=2, default=str))}</pre>"
     kinds = ", ".join(sorted(data)) or "empty"

@@ -11,12 +11,12 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..kernel.observation import as_text
 from .state import PlanningView, RunViewState, format_value
 from .static import (
     _BASE64,
     _IMAGES,
     _STATUS_LABELS,
-    _as_text,
     _progress,
     _run_errors,
     _seconds,
@@ -56,7 +56,7 @@ def _md_images(outputs: Iterable[Mapping[str, Any]], number: int) -> list[str]:
         data = output.get("data") or {}
         for mime in _IMAGES:
             if mime in data:
-                payload = "".join(_as_text(data[mime]).split())
+                payload = "".join(as_text(data[mime]).split())
                 if _BASE64.fullmatch(payload):
                     alt = f"{mime} output of step {number}"
                     images.append(f"![{alt}](data:{mime};base64,{payload})")
