@@ -2,7 +2,7 @@
 model, and compare them: success under each scorer, steps, tokens, wall time, failure kinds.
 
     python benchmarks/run_suite.py SUITE_DIR... --model ID [--api-base URL]
-        [--agents ours-code,ours-json,smolagents-code] [--max-steps N] [--limit N]
+        [--agents ours-code,ours-json,smolagents-code] [--max-steps N] [--every K] [--limit N]
         [--out DIR] [--resume]
 
 Agents run one after another (every task of one agent, then the next), so a local server's
@@ -63,6 +63,7 @@ __all__ = [
     "read_results",
     "result_row",
     "run",
+    "select_tasks",
 ]
 
 RESULTS = "results.jsonl"
@@ -200,11 +201,24 @@ class RunConfig:
     agents: list[str] = field(default_factory=lambda: list(AGENTS))
     max_steps: int | None = None
     limit: int | None = None
+    #: Take every K-th task of each suite (before `limit`): a subset that spans all of a suite's
+    #: toolsets and kinds when the whole suite takes too long.
+    every: int = 1
     resume: bool = False
     retry_errors: bool = False
     step_timeout: float = 30.0
     max_tokens: int = 2048
     temperature: float = 0.0
+
+
+def select_tasks(
+    tasks: Sequence[dict[str, Any]], every: int = 1, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """The tasks a run takes from one suite: every `every`-th (from the first), then the first
+    `limit` of those."""
+    if every < 1:
+        raise ValueError(f"--every must be 1 or more, not {every}")
+    return list(tasks[::every][:limit])
 
 
 def run(
@@ -238,7 +252,7 @@ def run(
         (agent, suite, task)
         for agent in config.agents
         for suite in suites
-        for task in suite.tasks[: config.limit]
+        for task in select_tasks(suite.tasks, config.every, config.limit)
         if (suite.name, task["id"], agent) not in done
     ]
     _write_meta(out, config, suites, len(plan))
@@ -355,6 +369,7 @@ def _write_meta(out: Path, config: RunConfig, suites: Sequence[Suite], planned: 
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "planned_tasks": planned,
             "limit": config.limit,
+            "every": config.every,
             "resume": config.resume,
         }
     )
@@ -399,6 +414,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--limit", type=int, help="run only the first N tasks of each suite")
     parser.add_argument(
+        "--every",
+        type=int,
+        default=1,
+        metavar="K",
+        help="run every K-th task of each suite (1st, K+1th, ...), before --limit",
+    )
+    parser.add_argument(
         "--out", type=Path, help="results folder (default: benchmarks/results/<timestamp>/)"
     )
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
@@ -438,6 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         agents=agents,
         max_steps=args.max_steps,
         limit=args.limit,
+        every=args.every,
         resume=args.resume,
         retry_errors=args.retry_errors,
         step_timeout=args.step_timeout,

@@ -11,7 +11,14 @@ from types import SimpleNamespace
 import pytest
 
 from benchmarks.bench_agents import Outcome
-from benchmarks.run_suite import RunConfig, failure_category, main, read_results, run
+from benchmarks.run_suite import (
+    RunConfig,
+    failure_category,
+    main,
+    read_results,
+    run,
+    select_tasks,
+)
 from smoldepot_jupyter.models import ScriptedModel
 
 ENV_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench" / "m3tooleval-env"
@@ -333,3 +340,15 @@ def test_cli_refuses_bad_arguments(suites, capsys):
     out = str(suites["out"])
     assert main([str(suites["tools"]), "--model", "m", "--agents", "nope", "--out", out]) == 2
     assert "unknown agents" in capsys.readouterr().err
+
+
+def test_every_k_takes_a_spread_subset_before_the_limit():
+    tasks = [{"id": str(n)} for n in range(10)]
+    assert [t["id"] for t in select_tasks(tasks, every=3)] == ["0", "3", "6", "9"]
+    assert [t["id"] for t in select_tasks(tasks, every=3, limit=2)] == ["0", "3"]
+    assert select_tasks(tasks) == tasks
+
+
+def test_every_below_one_is_refused_with_the_flag_named():
+    with pytest.raises(ValueError, match="--every must be 1 or more"):
+        select_tasks([{"id": "a"}], every=0)
