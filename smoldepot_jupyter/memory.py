@@ -234,14 +234,16 @@ class ActionStep:
             is_best_answer_fallback=bool(data.get("is_best_answer_fallback", False)),
         )
 
-    def to_messages(self, images: bool = False) -> list[dict[str, Any]]:
+    def to_messages(self, images: bool = False, follow_up: str = "") -> list[dict[str, Any]]:
         """The model output as given (assistant), then what came of it (user).
 
         An empty output is sent as "(empty response)": several providers refuse empty messages.
 
         A step that ended the run (final answer, or the best-answer fallback) has no user turn:
         the model never saw one, and a following task then keeps roles alternating. With
-        `images`, pictures the action displayed are attached for vision models.
+        `images`, pictures the action displayed are attached for vision models. `follow_up`
+        ends the user turn (the agent's reminder of what to reply); it is not part of the
+        observation the view and the exports show.
         """
         said = self.model_output or _EMPTY_OUTPUT
         messages: list[dict[str, Any]] = [{"role": "assistant", "content": said}]
@@ -253,6 +255,8 @@ class ActionStep:
         if self.error and self.error not in self.observation:
             parts.append(f"Error:\n{self.error}")
         text = "\n\n".join(parts) or "Observation:\n(no output)"
+        if follow_up:
+            text += f"\n\n{follow_up}"
         pictures = self._image_parts() if images else []
         content: Any = [{"type": "text", "text": text}, *pictures] if pictures else text
         messages.append({"role": "user", "content": content})
@@ -337,18 +341,22 @@ class AgentMemory:
                 total = total + step.token_usage
         return total
 
-    def to_messages(self, images: bool = False) -> list[dict[str, Any]]:
+    def to_messages(self, images: bool = False, follow_up: str = "") -> list[dict[str, Any]]:
         """The chat messages for the next model call: the system prompt, then each step's messages.
 
         Append-only: each step's messages depend on that step alone, so what was sent for steps
         1..n is sent again byte for byte, whatever comes next. Pass `images=True` for a vision
-        model to see the pictures actions displayed.
+        model to see the pictures actions displayed, and `follow_up` to end every observation
+        with the same reminder (the same on every step, so the prefix stays cacheable).
         """
         messages: list[dict[str, Any]] = []
         if self.system_prompt:
             messages.append({"role": "system", "content": self.system_prompt})
         for step in self.steps:
-            messages.extend(step.to_messages(images=images))
+            if isinstance(step, ActionStep):
+                messages.extend(step.to_messages(images=images, follow_up=follow_up))
+            else:
+                messages.extend(step.to_messages(images=images))
         return messages
 
     def summary(self, max_chars: int = 1_000) -> str:

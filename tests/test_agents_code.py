@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from smoldepot_jupyter import CodeAgent, ScriptedModel, load_run, tool
+from smoldepot_jupyter.agents.prompts import CODE_FOLLOW_UP
 from smoldepot_jupyter.events import RunFinished, StepFinished
 from smoldepot_jupyter.kernel import KernelExecutor
 from smoldepot_jupyter.memory import ActionStep, PlanningStep
@@ -86,6 +87,15 @@ def test_reply_without_code_is_told_the_expected_format(make_agent):
     assert result.output == 4
     # the model was shown that instruction in its next call
     assert first.observation in agent.model.calls[1][-1]["content"]
+
+
+def test_every_observation_the_model_reads_ends_with_what_to_reply(make_agent):
+    agent = make_agent([code("x = 2 + 3\nprint(x)"), code("final_answer(x)")])
+    result = agent.run("Add 2 and 3.")
+    first = action_steps(result)[0]
+    sent = agent.model.calls[1][-1]["content"]
+    assert sent.endswith(CODE_FOLLOW_UP) and first.observation in sent
+    assert CODE_FOLLOW_UP not in first.observation
 
 
 class WholeReplyModel:

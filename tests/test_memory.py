@@ -228,6 +228,21 @@ def test_an_error_not_already_in_the_observation_is_shown_to_the_model():
     assert given_traceback.to_messages()[1]["content"] == "Observation:\nTraceback\nNameError: x"
 
 
+def test_a_follow_up_ends_every_observation_but_not_the_observation_itself():
+    step = an_action(1, observation="3")
+    assert step.to_messages(follow_up="Reply with code.")[1]["content"] == (
+        "Observation:\n3\n\nReply with code."
+    )
+    assert step.observation == "3"
+
+
+def test_no_follow_up_is_added_after_a_final_answer():
+    final = an_action(2, observation="", is_final_answer=True, final_answer=3)
+    memory = AgentMemory("SYSTEM", [an_action(1, observation="3"), final])
+    texts = [m["content"] for m in memory.to_messages(follow_up="NEXT")]
+    assert [t.endswith("NEXT") for t in texts] == [False, False, True, False]
+
+
 def test_roles_alternate_across_a_continued_conversation():
     memory = AgentMemory(
         "SYSTEM",

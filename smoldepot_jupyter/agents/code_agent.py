@@ -13,7 +13,7 @@ from ..models import Model
 from ..parsing import is_complete_action, missing_code_message, parse_code_action
 from ..tools import Tool
 from .base import MultiStepAgent
-from .prompts import best_answer_request, code_system_prompt
+from .prompts import CODE_FOLLOW_UP, best_answer_request, code_system_prompt
 
 __all__ = ["CodeAgent"]
 
@@ -185,7 +185,8 @@ class CodeAgent(MultiStepAgent):
 
     def _model_step(self, number: int, extra: list[dict[str, Any]] | None = None) -> ActionStep:
         step = ActionStep(step_number=number)
-        messages = self.memory.to_messages(images=self.images) + (extra or [])
+        messages = self.memory.to_messages(images=self.images, follow_up=CODE_FOLLOW_UP)
+        messages += extra or []
         # A model that just repeated a failing action word for word would, at temperature 0,
         # repeat it again: sample this call instead.
         temperature = _UNSTICK_TEMPERATURE if self._stuck and number > 1 else None

@@ -12,6 +12,7 @@ from collections.abc import Collection, Sequence
 from ..tools import Tool
 
 __all__ = [
+    "CODE_FOLLOW_UP",
     "best_answer_request",
     "code_system_prompt",
     "final_answer_rejected",
@@ -80,6 +81,15 @@ Rules:
 - Never invent an Observation, and never guess a value a tool can give you.
 - If a call fails, read the error, fix the arguments, and try something different.
 """
+
+
+CODE_FOLLOW_UP = (
+    "Reply with a Thought and one ```python block: code for the next step, or "
+    "final_answer(...) if this gives the answer."
+)
+"""Ends every observation a code agent reads: small models that see a result often answer in
+prose, with no code, and then start over; this line turned such replies into final_answer calls
+(BENCHMARKS.md, "Changes made")."""
 
 
 def _imports_line(authorized_imports: Collection[str] | None) -> str:
