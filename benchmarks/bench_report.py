@@ -85,6 +85,12 @@ class Stats:
         return self.tokens_solved / self.solved if self.solved else None
 
     @property
+    def prompt_per_solved(self) -> float | None:
+        """Prompt tokens of every task, solved or not, over the tasks solved: the cost of a
+        success (the issue's target is on this figure)."""
+        return self.prompt / self.solved if self.solved else None
+
+    @property
     def wall_per_task(self) -> float | None:
         return self.wall / self.tasks if self.tasks else None
 
@@ -143,12 +149,17 @@ def render_summary(rows: Sequence[dict[str, Any]], meta: dict[str, Any] | None =
     if meta.get("imports_not_installed"):
         missing = ", ".join(meta["imports_not_installed"])
         lines.append(f"- not installed, so offered to no agent: {missing}")
+    selection = _selection_text(meta.get("sessions") or [])
+    if selection:
+        lines.append(f"- tasks run, per session: {selection}")
     lines.append(f"- result lines: {len(rows)}; written {time.strftime('%Y-%m-%d %H:%M:%S')}")
     lines.append(
         "- tokens: counted with litellm.token_counter on what each agent sent and received "
         "(the same counter for all agents); `reported tok/task` is each agent's own figure "
         "(ours: estimated by the same tokenizer when the server reports no usage; smolagents: "
-        "the server's)."
+        "the server's). `tok/solved` averages the tokens of the solved tasks; `prompt "
+        "tok/solved` is the prompt tokens of all tasks over the number solved (the cost of "
+        "a success)."
     )
     stats = aggregate(rows)
     suites = list(dict.fromkeys(suite for suite, _ in stats))
@@ -165,6 +176,7 @@ def render_summary(rows: Sequence[dict[str, Any]], meta: dict[str, Any] | None =
             "tok/task",
             "prompt/completion per task",
             "tok/solved",
+            "prompt tok/solved",
             "reported tok/task",
             "wall s/task",
             "errors",
@@ -182,6 +194,7 @@ def render_summary(rows: Sequence[dict[str, Any]], meta: dict[str, Any] | None =
                     _num(s.tokens_per_task),
                     f"{_num(s.prompt / s.tasks)} / {_num(s.completion / s.tasks)}",
                     _num(s.tokens_per_solved),
+                    _num(s.prompt_per_solved),
                     _num(s.reported / s.tasks) + (" (est.)" if s.estimated else ""),
                     _num(s.wall_per_task, 1),
                     str(s.errors),
@@ -217,9 +230,11 @@ def _ratios(suite: str, rows: Sequence[dict[str, Any]]) -> list[str]:
                 f"{agent} / {_PEER}",
                 str(len(common)),
                 f"{_pct(ours.success)} vs {_pct(peer.success)}",
+                _ratio(ours.success, peer.success),
                 _ratio(ours.avg_steps, peer.avg_steps),
                 _ratio(ours.tokens_per_task, peer.tokens_per_task),
                 _ratio(ours.tokens_per_solved, peer.tokens_per_solved),
+                _ratio(ours.prompt_per_solved, peer.prompt_per_solved),
                 _ratio(ours.wall_per_task, peer.wall_per_task),
             ]
         )
@@ -229,12 +244,26 @@ def _ratios(suite: str, rows: Sequence[dict[str, Any]]) -> list[str]:
         "ratio",
         "common tasks",
         "success",
+        "success ratio",
         "avg steps",
         "tok/task",
         "tok/solved",
+        "prompt tok/solved",
         "wall s/task",
     ]
     return ["", f"Ours / smolagents on the tasks both ran ({suite}):", "", *_table(header, body)]
+
+
+def _selection_text(sessions: Sequence[dict[str, Any]]) -> str:
+    """How each session chose its tasks (`--every`, `--limit`), so a subset reads as one."""
+    texts = []
+    for session in sessions:
+        every, limit = session.get("every"), session.get("limit")
+        text = "all tasks" if not limit else f"first {limit} tasks"
+        if every and every > 1:
+            text = f"one task in {every}" + ("" if not limit else f", the first {limit} of those")
+        texts.append(text)
+    return "; ".join(texts)
 
 
 def _categories(suite: str, stats: dict[tuple[str, str], Stats]) -> list[str]:

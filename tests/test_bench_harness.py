@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from benchmarks.bench_agents import Outcome
+from benchmarks.bench_report import render_summary
 from benchmarks.run_suite import (
     RunConfig,
     failure_category,
@@ -352,3 +353,31 @@ def test_every_k_takes_a_spread_subset_before_the_limit():
 def test_every_below_one_is_refused_with_the_flag_named():
     with pytest.raises(ValueError, match="--every must be 1 or more"):
         select_tasks([{"id": "a"}], every=0)
+
+
+def _row(agent: str, task: str, solved: bool, prompt: int) -> dict:
+    return {
+        "suite": "toy",
+        "task_id": task,
+        "agent": agent,
+        "solved": solved,
+        "verdicts": {"strict": solved},
+        "primary_scorer": "strict",
+        "steps": 1,
+        "tokens_counted": {"prompt": prompt, "completion": 0},
+        "category": None if solved else "wrong_answer",
+    }
+
+
+def test_prompt_tokens_per_solved_task_count_the_failed_tasks_too():
+    rows = [
+        _row("ours-code", "t1", True, 100),
+        _row("ours-code", "t2", False, 300),
+        _row("smolagents-code", "t1", True, 1000),
+        _row("smolagents-code", "t2", True, 1000),
+    ]
+    summary = render_summary(rows, {"model": "m", "sessions": [{"every": 3, "limit": None}]})
+    assert "| ours-code | 2 | 50.0% | 1.00 | 200 | 200 / 0 | 100 | 400 |" in summary
+    assert "| ours-code / smolagents-code | 2 | 50.0% vs 100.0% | 0.50× |" in summary
+    assert summary.count("0.40×") == 1
+    assert "- tasks run, per session: one task in 3" in summary
