@@ -489,3 +489,37 @@ def test_models_without_a_temperature_parameter_are_called_as_before(sidecar, tm
 
     with CodeAgent([], Plain(), executor=sidecar, record_dir=tmp_path) as agent:
         assert agent.run("Go.").output == 2
+
+
+def test_repeating_an_action_with_the_same_result_is_pointed_out(make_agent):
+    agent = make_agent([code("print('AAA')"), code("print('AAA')"), code("final_answer('AAA')")])
+    result = agent.run("Say it.")
+    first, second = action_steps(result)[:2]
+    assert "printed the same result" not in first.observation
+    assert "printed the same result" in second.observation
+    assert "call final_answer(...) with it now" in second.observation
+
+
+def test_the_same_code_with_a_different_result_is_not_a_repeat(make_agent):
+    agent = make_agent(
+        [code("n = 0"), code("n += 1\nprint(n)"), code("n += 1\nprint(n)"), code("final_answer(n)")]
+    )
+    result = agent.run("Count up.")
+    assert all("same code" not in s.observation for s in action_steps(result))
+    assert agent.model.temperatures == [None] * 4
+
+
+def test_after_a_repeat_with_the_same_result_the_next_call_samples(make_agent):
+    agent = make_agent([code("print(1)"), code("print(1)"), code("final_answer(1)")])
+    agent.run("Loop, then answer.")
+    assert agent.model.temperatures == [None, None, 0.7]
+
+
+def test_every_further_repeat_of_the_same_result_is_pointed_out_too(make_agent):
+    agent = make_agent([code("print(2)")] * 3 + [code("final_answer(2)")])
+    result = agent.run("Loop twice.")
+    assert ["printed the same result" in s.observation for s in action_steps(result)[:3]] == [
+        False,
+        True,
+        True,
+    ]

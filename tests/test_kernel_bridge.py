@@ -170,8 +170,8 @@ def test_tool_error_can_be_caught_with_except_tool_error(tools_executor):
 
 
 def test_tool_called_with_a_non_json_argument_gets_a_tool_error_explaining_json(tools_executor):
-    # When a tool is called with a set and with an arbitrary object
-    for argument in ("{1, 2}", "object()"):
+    # When a tool is called with a function and with an arbitrary object
+    for argument in ("lambda h: h", "object()"):
         execution = tools_executor.run(f"record({argument})")
 
         # Then the call fails in the sidecar with a message about JSON, and the tool did not run
@@ -181,6 +181,23 @@ def test_tool_called_with_a_non_json_argument_gets_a_tool_error_explaining_json(
         assert "JSON" in execution.observation()
         assert execution.tool_calls == []
     assert RECORDED == []
+
+
+def test_generators_sets_ranges_views_and_arrays_reach_a_tool_as_lists(tools_executor):
+    # When a tool is called with collections that have no JSON form
+    execution = tools_executor.run(
+        "import numpy as np\n"
+        "record((n * n for n in range(3)))\n"
+        "record({7})\n"
+        "record(range(2))\n"
+        "record({'a': 1}.keys())\n"
+        "record(np.arange(3))\n"
+        "record(np.float64(0.5))"
+    )
+
+    # Then the tool receives the list of their items (and numbers as numbers)
+    assert execution.error is None, execution.observation()
+    assert RECORDED == [[0, 1, 4], [7], [0, 1], ["a"], [0, 1, 2], 0.5]
 
 
 def test_tool_called_with_wrong_arguments_gets_a_type_error_naming_the_signature(tools_executor):

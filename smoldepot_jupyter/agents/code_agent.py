@@ -23,6 +23,11 @@ _REPEATED_FAILURE = (
     "[This is the same code as the previous step, and it failed again. Running it once more "
     "will not help: read the error above and change the code.]"
 )
+_REPEATED_RESULT = (
+    "[This is the same code as the previous step, and it printed the same result. If this "
+    "result answers the task, call final_answer(...) with it now; if not, do something "
+    "different.]"
+)
 
 
 class _ObservedTool:
@@ -215,19 +220,31 @@ class CodeAgent(MultiStepAgent):
             step.observation = missing_code_message()
         else:
             self._run_code(step, step.code)
-            self._stuck = step.error is not None and self._repeats_last_failure(step)
-            if self._stuck:
-                step.observation += f"\n{_REPEATED_FAILURE}"
+            note = self._repeat_note(step)
+            self._stuck = note is not None
+            if note is not None:
+                step.observation += f"\n{note}"
         self._finish_step(step)
         return step
 
-    def _repeats_last_failure(self, step: ActionStep) -> bool:
-        """Whether `step` ran the very code of the previous action, which failed too."""
-        earlier = [s for s in self._this_run_steps() if isinstance(s, ActionStep)]
+    def _repeat_note(self, step: ActionStep) -> str | None:
+        """The note for an action that ran the very code of the previous one with the same
+        outcome (both failed, or both printed the same thing): a loop that makes no progress,
+        which small models fall into and do not leave at temperature 0. None otherwise."""
+        if step.is_final_answer:
+            return None
+        earlier = [s for s in self._this_run_steps() if isinstance(s, ActionStep) and s is not step]
         if not earlier:
-            return False
+            return None
         last = earlier[-1]
-        return last.error is not None and (last.code or "").strip() == (step.code or "").strip()
+        if (last.code or "").strip() != (step.code or "").strip():
+            return None
+        if step.error is not None:
+            return _REPEATED_FAILURE if last.error is not None else None
+        last_observation = last.observation.removesuffix(f"\n{_REPEATED_RESULT}")
+        if last.error is None and last_observation == step.observation:
+            return _REPEATED_RESULT
+        return None
 
     def _best_answer(self, number: int) -> Any:
         request = {"role": "user", "content": best_answer_request(code=True)}

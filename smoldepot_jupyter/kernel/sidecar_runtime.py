@@ -8,6 +8,7 @@ channel as JSON behind a private prefix; the host answers with JSON (pickles onl
 
 import base64
 import builtins
+import collections.abc
 import inspect
 import io
 import json
@@ -57,15 +58,29 @@ def _shell():
     return _state["shell"]
 
 
-def _json_default(value):
+def _scalar_default(value):
     # numpy scalars are common in model code; send them as plain Python numbers.
     if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
         return value.item()
     raise TypeError(type(value).__name__)
 
 
+_AS_LIST = (collections.abc.Iterator, collections.abc.Set, collections.abc.ValuesView, range)
+
+
+def _argument_default(value):
+    """Tool arguments with no JSON form: numpy values, and collections (generators, sets,
+    ranges, dict views, map objects) sent as the list of their items, as the tool would have
+    iterated them. Functions and other objects still fail, with the JSON explanation."""
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, _AS_LIST):
+        return list(value)
+    raise TypeError(type(value).__name__)
+
+
 def _dumps(value):
-    return json.dumps(value, default=_json_default)
+    return json.dumps(value, default=_scalar_default)
 
 
 def _kernel_input(prompt):
@@ -98,7 +113,9 @@ def _decode_result(name, reply):
 def call_tool(name, args, kwargs):
     """Call the host tool `name`; arguments travel as JSON, the result comes back."""
     try:
-        request = _dumps({"tool": name, "args": list(args), "kwargs": dict(kwargs)})
+        request = json.dumps(
+            {"tool": name, "args": list(args), "kwargs": dict(kwargs)}, default=_argument_default
+        )
     except (TypeError, ValueError) as exc:
         raise ToolError(
             f"tool {name!r} was called with a value that cannot be sent to the host "
