@@ -166,3 +166,14 @@ def test_observation_strips_ansi_codes_from_printed_text_and_messages(executor):
     assert observation.startswith("red alert\n")
     assert "ValueError: bold claim" in observation
     assert execution.error.evalue == "bold claim"
+
+
+def test_a_comprehension_frame_on_the_same_line_is_not_shown_twice(executor):
+    # Given an error raised inside a list comprehension of the action
+    execution = executor.run("values = [1, 0]\nratios = [1 / v for v in values]")
+
+    # Then the failing line appears once, and the comprehension frame keeps its header
+    observation = execution.observation()
+    assert observation.count("ratios = [1 / v for v in values]") == 1
+    assert "in <listcomp>" in observation
+    assert observation.rstrip().endswith("ZeroDivisionError: division by zero")

@@ -114,6 +114,15 @@ def _library_summary(block: str) -> str:
     return "\n".join([lines[0], *arrow[:1]])
 
 
+def _without_repeated_source(block: str, previous: str) -> str:
+    """A frame showing the very lines of the frame before it (a comprehension or lambda on the
+    caller's line) is cut to its header: the same source twice only costs the model tokens."""
+    header, _, source = block.partition("\n")
+    if source and previous.partition("\n")[2] == source:
+        return header
+    return block
+
+
 def shorten_traceback(traceback: Iterable[str], max_action_frames: int = 8) -> str:
     """An IPython traceback cut to what the model needs: the frames of its own action, the frame
     that raised (one line of it when in library code), and the exception line."""
@@ -145,7 +154,7 @@ def shorten_traceback(traceback: Iterable[str], max_action_frames: int = 8) -> s
             n = len(library)
             kept.append(f"    [... {n} frame{'s' if n > 1 else ''} in library code ...]")
             library = []
-        kept.append(block.strip("\n"))
+        kept.append(_without_repeated_source(block.strip("\n"), kept[-1] if kept else ""))
     if library:
         if len(library) > 1:
             n = len(library) - 1
