@@ -523,3 +523,18 @@ def test_every_further_repeat_of_the_same_result_is_pointed_out_too(make_agent):
         True,
         True,
     ]
+
+
+def test_returning_to_code_that_failed_two_steps_earlier_is_pointed_out(make_agent):
+    agent = make_agent(
+        [
+            code("print(view().split('A')[1])"),
+            code("print(view().split('a')[1])"),
+            code("print(view().split('A')[1])"),
+            code("final_answer(0)"),
+        ]
+    )
+    result = agent.run("Alternate.")
+    steps = action_steps(result)
+    assert "same code as" not in steps[1].observation
+    assert "This is the same code as step 1, and it failed again" in steps[2].observation

@@ -20,8 +20,8 @@ __all__ = ["CodeAgent"]
 _STOP = ["Observation:"]
 _UNSTICK_TEMPERATURE = 0.7
 _REPEATED_FAILURE = (
-    "[This is the same code as the previous step, and it failed again. Running it once more "
-    "will not help: read the error above and change the code.]"
+    "[This is the same code as {which}, and it failed again. Running it once more will not "
+    "help: read the error above and change the code.]"
 )
 _REPEATED_RESULT = (
     "[This is the same code as the previous step, and it printed the same result. If this "
@@ -228,21 +228,27 @@ class CodeAgent(MultiStepAgent):
         return step
 
     def _repeat_note(self, step: ActionStep) -> str | None:
-        """The note for an action that ran the very code of the previous one with the same
-        outcome (both failed, or both printed the same thing): a loop that makes no progress,
-        which small models fall into and do not leave at temperature 0. None otherwise."""
+        """The note for an action that makes no progress, a loop small models fall into and do
+        not leave at temperature 0: code that already failed earlier in this run (the previous
+        step or any before it) failing again, or the previous step's code printing the same
+        result again. None otherwise."""
         if step.is_final_answer:
             return None
         earlier = [s for s in self._this_run_steps() if isinstance(s, ActionStep) and s is not step]
-        if not earlier:
-            return None
-        last = earlier[-1]
-        if (last.code or "").strip() != (step.code or "").strip():
+        code = (step.code or "").strip()
+        if not earlier or not code:
             return None
         if step.error is not None:
-            return _REPEATED_FAILURE if last.error is not None else None
-        last_observation = last.observation.removesuffix(f"\n{_REPEATED_RESULT}")
-        if last.error is None and last_observation == step.observation:
+            failed = [s for s in earlier if s.error is not None and (s.code or "").strip() == code]
+            if not failed:
+                return None
+            latest = failed[-1]
+            which = "the previous step" if latest is earlier[-1] else f"step {latest.step_number}"
+            return _REPEATED_FAILURE.format(which=which)
+        last = earlier[-1]
+        if (last.code or "").strip() != code or last.error is not None:
+            return None
+        if last.observation.removesuffix(f"\n{_REPEATED_RESULT}") == step.observation:
             return _REPEATED_RESULT
         return None
 

@@ -40,6 +40,8 @@ after it runs. Give the answer in the form the task asks for (a number, a short 
 Rules:
 - Always write a Thought and exactly one ```python block, then stop and wait for the Observation.
 - Never invent an Observation, and never guess a value you can compute or look up: run code.
+- Print a tool's result and look at it before writing code that depends on its form (its \
+keys, its wording, whether it is empty).
 - Tools are ordinary Python functions here: call them with the arguments shown. Do not redefine \
 them or assign to their names.
 - If a step fails, read the error, fix its cause, and try something different.
