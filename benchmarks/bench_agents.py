@@ -26,6 +26,7 @@ from smoldepot_jupyter.agents import CodeAgent, ToolCallingAgent
 from smoldepot_jupyter.kernel import KernelExecutor
 from smoldepot_jupyter.memory import ActionStep
 from smoldepot_jupyter.models import LiteLLMModel, Model
+from smoldepot_jupyter.parsing import has_statements
 
 __all__ = [
     "AGENTS",
@@ -330,7 +331,7 @@ def _our_step_issue(
         ):
             return "no_code"
         return "tool_error" if (tool_errors or step.error) else None
-    if step.code is None and not step.is_final_answer:
+    if (step.code is None or not has_statements(step.code)) and not step.is_final_answer:
         return "no_code"
     execution = step.execution
     if execution is not None and execution.timed_out:

@@ -20,6 +20,7 @@ __all__ = [
     "ActionParseError",
     "ParsedAction",
     "ToolCallRequest",
+    "has_statements",
     "is_complete_action",
     "missing_code_message",
     "parse_code_action",
@@ -77,6 +78,16 @@ _TOOL_CALL_FORMAT = (
 def missing_code_message() -> str:
     """What to tell the model when its reply had no code: the expected format, with an example."""
     return _MISSING_CODE
+
+
+def has_statements(code: str) -> bool:
+    """Whether `code` does anything: False for a block of only comments and blank lines (small
+    models copy a placeholder such as ``# the code for this step``), True otherwise, including
+    code that does not parse (running it shows the model its syntax error)."""
+    try:
+        return bool(ast.parse(code).body)
+    except SyntaxError:
+        return True
 
 
 def parse_code_action(text: str) -> ParsedAction:

@@ -538,3 +538,13 @@ def test_returning_to_code_that_failed_two_steps_earlier_is_pointed_out(make_age
     steps = action_steps(result)
     assert "same code as" not in steps[1].observation
     assert "This is the same code as step 1, and it failed again" in steps[2].observation
+
+
+def test_a_block_of_only_comments_is_not_run_and_the_model_is_told_to_write_code(make_agent):
+    agent = make_agent([code("# the code for this step"), code("final_answer(3)")])
+    result = agent.run("Answer.")
+    first = action_steps(result)[0]
+    assert first.execution is None
+    assert first.error == "the code block held only comments"
+    assert "held only comments, so nothing ran" in first.observation
+    assert result.output == 3

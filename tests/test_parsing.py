@@ -7,6 +7,7 @@ from smoldepot_jupyter.parsing import (
     ActionParseError,
     ParsedAction,
     ToolCallRequest,
+    has_statements,
     is_complete_action,
     missing_code_message,
     parse_code_action,
@@ -327,3 +328,16 @@ def test_prose_merely_mentioning_a_final_answer_is_not_code() -> None:
 def test_stated_final_answer_is_ignored_when_a_code_block_exists() -> None:
     text = f"Final answer: 3\n{FENCE}python\nprint(1)\n{FENCE}"
     assert parse_code_action(text).code == "print(1)"
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("# the code for this step", False),
+        ("\n# one\n\n   # two\n", False),
+        ("x = 1  # set x", True),
+        ("print(", True),
+    ],
+)
+def test_has_statements_is_false_only_for_comments_and_blank_lines(code, expected):
+    assert has_statements(code) is expected

@@ -10,7 +10,12 @@ from ..events import ActionParsed, OutputAdded, OutputChanged, ToolCallFinished
 from ..kernel import ExecutionInterrupted, KernelExecutor
 from ..memory import ActionStep
 from ..models import Model
-from ..parsing import is_complete_action, missing_code_message, parse_code_action
+from ..parsing import (
+    has_statements,
+    is_complete_action,
+    missing_code_message,
+    parse_code_action,
+)
 from ..tools import Tool
 from .base import MultiStepAgent
 from .prompts import CODE_FOLLOW_UP, best_answer_request, code_system_prompt
@@ -19,6 +24,11 @@ __all__ = ["CodeAgent"]
 
 _STOP = ["Observation:"]
 _UNSTICK_TEMPERATURE = 0.7
+_ONLY_COMMENTS = (
+    "Your ```python block held only comments, so nothing ran. Put the code of this step in "
+    "it: call a tool, compute, or print what you need to see; or call final_answer(...) if you "
+    "know the answer."
+)
 _REPEATED_FAILURE = (
     "[This is the same code as {which}, and it failed again. Running it once more will not "
     "help: read the error above and change the code.]"
@@ -218,6 +228,9 @@ class CodeAgent(MultiStepAgent):
         if step.code is None:
             step.error = "the reply had no code block"
             step.observation = missing_code_message()
+        elif not has_statements(step.code):
+            step.error = "the code block held only comments"
+            step.observation = _ONLY_COMMENTS
         else:
             self._run_code(step, step.code)
             note = self._repeat_note(step)

@@ -23,11 +23,8 @@ __all__ = [
 _CODE_INTRO = """\
 You are an expert assistant who solves tasks by writing Python code, one step at a time.
 
-At each step, answer with:
-Thought: one or two sentences on what you will do next and why.
-```python
-# the code for this step
-```
+At each step, answer with "Thought:" and one or two sentences on what you will do next and \
+why, then one ```python block holding the code of this step (see the example below).
 
 The code runs in a persistent Python session (a Jupyter kernel): variables, imports and \
 functions you define stay available in later steps. What the code prints, and the value of its \
