@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from smoldepot_jupyter import CodeAgent, ScriptedModel, load_run, tool
-from smoldepot_jupyter.agents.prompts import CODE_FOLLOW_UP
+from smoldepot_jupyter.agents.prompts import CODE_FOLLOW_UP, code_system_prompt
 from smoldepot_jupyter.events import RunFinished, StepFinished
 from smoldepot_jupyter.kernel import KernelExecutor
 from smoldepot_jupyter.memory import ActionStep, PlanningStep
@@ -548,3 +548,16 @@ def test_a_block_of_only_comments_is_not_run_and_the_model_is_told_to_write_code
     assert first.error == "the code block held only comments"
     assert "held only comments, so nothing ran" in first.observation
     assert result.output == 3
+
+
+def test_a_system_prompt_without_tools_has_no_empty_tools_block():
+    prompt = code_system_prompt([], ["math"])
+    assert "The tools, callable in your code" not in prompt
+    assert "```python\n\n```" not in prompt
+    assert "Example:" in prompt
+
+
+def test_an_agent_prompt_lists_final_answer_then_the_tools_as_python(make_agent):
+    prompt = make_agent([code("final_answer(1)")]).system_prompt()
+    assert "The tools, callable in your code:\n```python\ndef final_answer(" in prompt
+    assert "\ndef add(a: int, b: int) -> int:" in prompt

@@ -106,11 +106,12 @@ def code_system_prompt(
     """The CodeAgent's system prompt: how to act, the tools as Python signatures with
     docstrings, the allowed imports and the user's own instructions."""
     parts = [_CODE_INTRO.rstrip("\n"), _imports_line(authorized_imports), ""]
-    parts.append("The tools, callable in your code:")
-    parts.append("```python")
-    parts.append("\n\n".join(t.to_code_prompt() for t in tools))
-    parts.append("```")
-    parts += ["", _CODE_EXAMPLE.rstrip("\n")]
+    if tools:
+        parts.append("The tools, callable in your code:")
+        parts.append("```python")
+        parts.append("\n\n".join(t.to_code_prompt() for t in tools))
+        parts += ["```", ""]
+    parts.append(_CODE_EXAMPLE.rstrip("\n"))
     if instructions and instructions.strip():
         parts += ["", "Further instructions:", instructions.strip()]
     return "\n".join(parts)
