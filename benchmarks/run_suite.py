@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -371,12 +372,36 @@ def _write_meta(out: Path, config: RunConfig, suites: Sequence[Suite], planned: 
             "limit": config.limit,
             "every": config.every,
             "resume": config.resume,
+            "agents": config.agents,
+            "commit": _source_commit(),
         }
     )
     meta.update(_summary_meta(config, suites))
     meta["versions"] = _versions()
     meta["sessions"] = sessions
     path.write_text(json.dumps(meta, indent=1), encoding="utf-8")
+
+
+def _source_commit() -> str | None:
+    """The git commit of the agent code this session runs, ``+dirty`` when its files have
+    uncommitted changes (None outside a git checkout): results are tied to the code that made
+    them."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", *args], cwd=root, capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "--short=12", "HEAD")
+    if commit is None:
+        return None
+    dirty = git("status", "--porcelain", "--", "smoldepot_jupyter", "benchmarks")
+    return f"{commit}+dirty" if dirty else commit
 
 
 def _versions() -> dict[str, str | None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -222,6 +223,10 @@ def test_code_agents_solve_tasks_in_their_workdir_and_every_task_is_a_result_lin
     assert "| ours-code / smolagents-code | 2 | 100.0% vs 100.0% |" in summary
     meta = json.loads((suites["out"] / "run.json").read_text())
     assert meta["model"] == "scripted" and meta["sessions"][0]["planned_tasks"] == 6
+    head = subprocess.run(
+        ["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True
+    )
+    assert meta["sessions"][0]["commit"].startswith(head.stdout.strip())  # the code that ran
 
 
 def test_json_agent_calls_tools_by_name_and_failures_get_categories(suites):
