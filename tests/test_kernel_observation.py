@@ -108,7 +108,7 @@ def test_observation_of_an_error_shows_the_action_line_and_exception(executor):
     # Then the observation shows the failing line of the action and the exception
     observation = execution.observation()
     assert "----> 2 numbers[5]" in observation
-    assert observation.rstrip().endswith("IndexError: list index out of range")
+    assert "\nIndexError: list index out of range\nHint: " in observation
 
 
 def test_observation_collapses_library_frames(executor):
@@ -176,4 +176,26 @@ def test_a_comprehension_frame_on_the_same_line_is_not_shown_twice(executor):
     observation = execution.observation()
     assert observation.count("ratios = [1 / v for v in values]") == 1
     assert "in <listcomp>" in observation
+    assert observation.rstrip().endswith("ZeroDivisionError: division by zero")
+
+
+@pytest.mark.parametrize(
+    ("code", "hint"),
+    [
+        ("a, b = 3.5", "Hint: the right side of `a, b = ...` on the marked line is a single float"),
+        ("a, b = [1, 2, 3]", "does not have as many items as there are names on the left"),
+        ("[][0]", "shorter than the index, maybe empty"),
+        ("{'a': 1}['b']", "print its keys (`list(d)`, `df.columns`)"),
+        ("[3, 1].sort()[0]", "the value used on the marked line is None"),
+    ],
+)
+def test_errors_small_models_misread_end_with_a_hint(executor, code, hint):
+    observation = executor.run(code).observation()
+    last_line = observation.rstrip().splitlines()[-1]
+    assert last_line.startswith("Hint: ") and hint in last_line
+
+
+def test_other_errors_get_no_hint(executor):
+    observation = executor.run("1 / 0").observation()
+    assert "Hint:" not in observation
     assert observation.rstrip().endswith("ZeroDivisionError: division by zero")

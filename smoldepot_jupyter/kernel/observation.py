@@ -13,6 +13,8 @@ import struct
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .error_hints import error_hint
+
 __all__ = [
     "as_text",
     "image_size",
@@ -214,5 +216,8 @@ def outputs_to_text(outputs: Iterable[Mapping[str, Any]]) -> str:
             text = shorten_traceback(output.get("traceback") or [])
             if not text:
                 text = f"{output.get('ename')}: {output.get('evalue')}"
-            parts.append(text + "\n")
+            hint = error_hint(
+                str(output.get("ename", "")), strip_ansi(str(output.get("evalue", "")))
+            )
+            parts.append(text + "\n" + (f"{hint}\n" if hint else ""))
     return "".join(parts)
