@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from smoldepot_jupyter import CodeAgent, ScriptedModel, load_run, tool
-from smoldepot_jupyter.agents.prompts import CODE_FOLLOW_UP, code_system_prompt
+from smoldepot_jupyter.agents.prompts import CODE_FOLLOW_UP, NO_PROGRESS_REQUEST, code_system_prompt
 from smoldepot_jupyter.events import RunFinished, StepFinished
 from smoldepot_jupyter.kernel import KernelExecutor
 from smoldepot_jupyter.memory import ActionStep, PlanningStep
@@ -561,3 +561,19 @@ def test_an_agent_prompt_lists_final_answer_then_the_tools_as_python(make_agent)
     prompt = make_agent([code("final_answer(1)")]).system_prompt()
     assert "The tools, callable in your code:\n```python\ndef final_answer(" in prompt
     assert "\ndef add(a: int, b: int) -> int:" in prompt
+
+
+def test_the_same_action_three_times_in_a_row_brings_a_request_for_the_answer(make_agent):
+    agent = make_agent([code("print('AAA')")] * 3 + [code("final_answer('AAA')")])
+    result = agent.run("Say it.")
+    assert result.output == "AAA"
+    last_call = agent.model.calls[3]
+    assert last_call[-1] == {"role": "user", "content": NO_PROGRESS_REQUEST}
+    assert all(NO_PROGRESS_REQUEST not in str(call) for call in agent.model.calls[:3])
+    assert agent.model.temperatures == [None, None, 0.7, None]
+
+
+def test_a_failing_action_three_times_in_a_row_brings_the_request_too(make_agent):
+    agent = make_agent([code("print(no_such_name)")] * 3 + [code("final_answer(0)")])
+    agent.run("Print it.")
+    assert agent.model.calls[3][-1]["content"] == NO_PROGRESS_REQUEST

@@ -18,7 +18,12 @@ from ..parsing import (
 )
 from ..tools import Tool
 from .base import MultiStepAgent
-from .prompts import CODE_FOLLOW_UP, best_answer_request, code_system_prompt
+from .prompts import (
+    CODE_FOLLOW_UP,
+    NO_PROGRESS_REQUEST,
+    best_answer_request,
+    code_system_prompt,
+)
 
 __all__ = ["CodeAgent"]
 
@@ -117,7 +122,8 @@ class CodeAgent(MultiStepAgent):
             self.executor.input_handler = lambda prompt, password: str(user_input(prompt))
         self._session_used = False
         self._acting = False
-        self._stuck = False
+        #: How many actions in a row repeated the one before with the same outcome.
+        self._repeats = 0
         if self._owns_executor:
             self.executor.prewarm()
 
@@ -202,9 +208,15 @@ class CodeAgent(MultiStepAgent):
         step = ActionStep(step_number=number)
         messages = self.memory.to_messages(images=self.images, follow_up=CODE_FOLLOW_UP)
         messages += extra or []
-        # A model that just repeated a failing action word for word would, at temperature 0,
-        # repeat it again: sample this call instead.
-        temperature = _UNSTICK_TEMPERATURE if self._stuck and number > 1 else None
+        temperature = None
+        repeats = self._repeats if number > 1 else 0  # a new run starts afresh
+        if extra is None and repeats >= 2:
+            # The same action three times in a row: ask for the answer found so far.
+            messages.append({"role": "user", "content": NO_PROGRESS_REQUEST})
+        elif repeats:
+            # A model that just repeated an action word for word would, at temperature 0,
+            # repeat it again: sample this call instead.
+            temperature = _UNSTICK_TEMPERATURE
         try:
             response = self._call_model(
                 number, messages, stop_when=is_complete_action, stop=_STOP, temperature=temperature
@@ -224,7 +236,7 @@ class CodeAgent(MultiStepAgent):
         if self._interrupted.is_set():
             self._interrupted_while_answering(step)
             raise KeyboardInterrupt
-        self._stuck = False
+        repeats, self._repeats = self._repeats, 0
         if step.code is None:
             step.error = "the reply had no code block"
             step.observation = missing_code_message()
@@ -234,8 +246,8 @@ class CodeAgent(MultiStepAgent):
         else:
             self._run_code(step, step.code)
             note = self._repeat_note(step)
-            self._stuck = note is not None
             if note is not None:
+                self._repeats = repeats + 1
                 step.observation += f"\n{note}"
         self._finish_step(step)
         return step

@@ -13,6 +13,7 @@ from ..tools import Tool
 
 __all__ = [
     "CODE_FOLLOW_UP",
+    "NO_PROGRESS_REQUEST",
     "best_answer_request",
     "code_system_prompt",
     "final_answer_rejected",
@@ -89,6 +90,16 @@ CODE_FOLLOW_UP = (
 """Ends every observation a code agent reads: small models that see a result often answer in
 prose, with no code, and then start over; this line turned such replies into final_answer calls
 (BENCHMARKS.md, "Changes made")."""
+
+
+NO_PROGRESS_REQUEST = (
+    "Your last steps ran the same code with the same outcome, so more steps will not find "
+    "anything new. From what you found so far, give your best final answer now, as a Thought "
+    "and a ```python block that calls final_answer(...). If you are unsure, say so in the answer."
+)
+"""Sent as its own user message after the same action ran three times in a row with the same
+outcome: notes and sampling did not move the 1.5B model out of such loops, this request did
+(BENCHMARKS.md, "Changes made"). Without numbers: "three steps" made it answer 3."""
 
 
 def _imports_line(authorized_imports: Collection[str] | None) -> str:
