@@ -187,6 +187,7 @@ def test_a_comprehension_frame_on_the_same_line_is_not_shown_twice(executor):
         ("[][0]", "shorter than the index, maybe empty"),
         ("{'a': 1}['b']", "print its keys (`list(d)`, `df.columns`)"),
         ("[3, 1].sort()[0]", "the value used on the marked line is None"),
+        ("from math import isprime", "Hint: math has no isprime: do not guess where a name"),
     ],
 )
 def test_errors_small_models_misread_end_with_a_hint(executor, code, hint):

@@ -32,6 +32,12 @@ _HINTS: tuple[tuple[str, re.Pattern[str], str], ...] = (
         "print it (or its length) before indexing it.",
     ),
     (
+        "ImportError",
+        re.compile(r"cannot import name '(?P<name>[\w.]+)' from '(?P<module>[\w.]+)'"),
+        "{module} has no {name}: do not guess where a name lives; drop the import, or write "
+        "{name} yourself.",
+    ),
+    (
         "KeyError",
         re.compile(r".*"),
         "that key is not in the dict or DataFrame used on the marked line: print its keys "
