@@ -577,3 +577,12 @@ def test_a_failing_action_three_times_in_a_row_brings_the_request_too(make_agent
     agent = make_agent([code("print(no_such_name)")] * 3 + [code("final_answer(0)")])
     agent.run("Print it.")
     assert agent.model.calls[3][-1]["content"] == NO_PROGRESS_REQUEST
+
+
+def test_the_same_reply_without_code_three_times_brings_the_request_too(make_agent):
+    prose = "Thought: The values are too large to compute."
+    agent = make_agent([prose] * 3 + [code("final_answer('unsure')")])
+    result = agent.run("Compute it.")
+    assert result.output == "unsure"
+    assert agent.model.calls[3][-1]["content"] == NO_PROGRESS_REQUEST
+    assert agent.model.temperatures == [None, None, 0.7, None]

@@ -240,6 +240,8 @@ class CodeAgent(MultiStepAgent):
         if step.code is None:
             step.error = "the reply had no code block"
             step.observation = missing_code_message()
+            if self._repeats_reply_without_code(step):
+                self._repeats = repeats + 1
         elif not has_statements(step.code):
             step.error = "the code block held only comments"
             step.observation = _ONLY_COMMENTS
@@ -251,6 +253,16 @@ class CodeAgent(MultiStepAgent):
                 step.observation += f"\n{note}"
         self._finish_step(step)
         return step
+
+    def _repeats_reply_without_code(self, step: ActionStep) -> bool:
+        """Whether `step`, a reply with no code, says word for word what the previous reply
+        with no code said: the same loop as a repeated action, without the action."""
+        earlier = [s for s in self._this_run_steps() if isinstance(s, ActionStep) and s is not step]
+        if not earlier:
+            return False
+        last = earlier[-1]
+        said = (step.model_output or "").strip()
+        return last.code is None and bool(said) and (last.model_output or "").strip() == said
 
     def _repeat_note(self, step: ActionStep) -> str | None:
         """The note for an action that makes no progress, a loop small models fall into and do
