@@ -188,6 +188,7 @@ def test_a_comprehension_frame_on_the_same_line_is_not_shown_twice(executor):
         ("{'a': 1}['b']", "print its keys (`list(d)`, `df.columns`)"),
         ("[3, 1].sort()[0]", "the value used on the marked line is None"),
         ("from math import isprime", "Hint: math has no isprime: do not guess where a name"),
+        ("best = max(h['r'] for h in [{'r': 5}])\nbest['r']", "is a single int, not the list"),
     ],
 )
 def test_errors_small_models_misread_end_with_a_hint(executor, code, hint):

@@ -49,6 +49,12 @@ _HINTS: tuple[tuple[str, re.Pattern[str], str], ...] = (
         "the value used on the marked line is None: a function or method that returns nothing "
         "(like list.sort() or print()) produced it, or a lookup found nothing.",
     ),
+    (
+        "TypeError",
+        re.compile(r"'(?P<kind>\w+)' object is not (subscriptable|iterable|a mapping)"),
+        "the value used on the marked line is a single {kind}, not the list or dict the code "
+        "expects: print it to see what the expression before it gave.",
+    ),
 )
 
 
