@@ -122,7 +122,8 @@ class CodeAgent(MultiStepAgent):
             self.executor.input_handler = lambda prompt, password: str(user_input(prompt))
         self._session_used = False
         self._acting = False
-        #: How many actions in a row repeated the one before with the same outcome.
+        #: How many steps in a row repeated an earlier one with the same outcome (the same
+        #: failing code, the same printed result, the same reply without code).
         self._repeats = 0
         if self._owns_executor:
             self.executor.prewarm()
@@ -254,10 +255,14 @@ class CodeAgent(MultiStepAgent):
         self._finish_step(step)
         return step
 
+    def _actions_before(self, step: ActionStep) -> list[ActionStep]:
+        """The action steps of this run before `step`."""
+        return [s for s in self._this_run_steps() if isinstance(s, ActionStep) and s is not step]
+
     def _repeats_reply_without_code(self, step: ActionStep) -> bool:
         """Whether `step`, a reply with no code, says word for word what the previous reply
         with no code said: the same loop as a repeated action, without the action."""
-        earlier = [s for s in self._this_run_steps() if isinstance(s, ActionStep) and s is not step]
+        earlier = self._actions_before(step)
         if not earlier:
             return False
         last = earlier[-1]
@@ -271,7 +276,7 @@ class CodeAgent(MultiStepAgent):
         result again. None otherwise."""
         if step.is_final_answer:
             return None
-        earlier = [s for s in self._this_run_steps() if isinstance(s, ActionStep) and s is not step]
+        earlier = self._actions_before(step)
         code = (step.code or "").strip()
         if not earlier or not code:
             return None
