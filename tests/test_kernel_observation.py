@@ -185,6 +185,7 @@ def test_a_comprehension_frame_on_the_same_line_is_not_shown_twice(executor):
         ("a, b = 3.5", "Hint: the right side of `a, b = ...` on the marked line is a single float"),
         ("a, b = [1, 2, 3]", "does not have as many items as there are names on the left"),
         ("[][0]", "shorter than the index, maybe empty"),
+        ("import pandas as pd\npd.Series([1]).iloc[3]", "shorter than the index, maybe empty"),
         ("{'a': 1}['b']", "print its keys (`list(d)`, `df.columns`)"),
         ("[3, 1].sort()[0]", "the value used on the marked line is None"),
         ("from math import isprime", "Hint: math has no isprime: do not guess where a name"),

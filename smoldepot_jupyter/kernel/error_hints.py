@@ -27,7 +27,7 @@ _HINTS: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ),
     (
         "IndexError",
-        re.compile(r"index out of range|out of bounds"),
+        re.compile(r"index out of range|out.of.bounds"),
         "the sequence indexed on the marked line is shorter than the index, maybe empty: "
         "print it (or its length) before indexing it.",
     ),
