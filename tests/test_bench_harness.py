@@ -226,7 +226,8 @@ def test_code_agents_solve_tasks_in_their_workdir_and_every_task_is_a_result_lin
     head = subprocess.run(
         ["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True
     )
-    assert meta["sessions"][0]["commit"].startswith(head.stdout.strip())  # the code that ran
+    assert head.returncode == 0, head.stderr
+    assert meta["sessions"][0]["commit"].removesuffix("+dirty") == head.stdout.strip()
 
 
 def test_json_agent_calls_tools_by_name_and_failures_get_categories(suites):

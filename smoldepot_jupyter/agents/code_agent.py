@@ -237,12 +237,11 @@ class CodeAgent(MultiStepAgent):
         if self._interrupted.is_set():
             self._interrupted_while_answering(step)
             raise KeyboardInterrupt
-        repeats, self._repeats = self._repeats, 0
+        repeated = False
         if step.code is None:
             step.error = "the reply had no code block"
             step.observation = missing_code_message()
-            if self._repeats_reply_without_code(step):
-                self._repeats = repeats + 1
+            repeated = self._repeats_reply_without_code(step)
         elif not has_statements(step.code):
             step.error = "the code block held only comments"
             step.observation = _ONLY_COMMENTS
@@ -250,8 +249,9 @@ class CodeAgent(MultiStepAgent):
             self._run_code(step, step.code)
             note = self._repeat_note(step)
             if note is not None:
-                self._repeats = repeats + 1
                 step.observation += f"\n{note}"
+                repeated = True
+        self._repeats = self._repeats + 1 if repeated else 0
         self._finish_step(step)
         return step
 
