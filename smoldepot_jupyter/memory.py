@@ -133,7 +133,6 @@ class PlanningStep:
     type: ClassVar[str] = "planning"
 
     plan: str
-    model_input_messages: list[dict[str, Any]] | None = None
     model_output: str = ""
     token_usage: TokenUsage = field(default_factory=TokenUsage)
     timing: Timing = field(default_factory=_now)
@@ -142,7 +141,6 @@ class PlanningStep:
         return {
             "type": self.type,
             "plan": self.plan,
-            "model_input_messages": to_jsonable(self.model_input_messages),
             "model_output": self.model_output,
             "token_usage": self.token_usage.to_dict(),
             "timing": self.timing.to_dict(),
@@ -152,7 +150,6 @@ class PlanningStep:
     def from_dict(cls, data: dict[str, Any]) -> PlanningStep:
         return cls(
             plan=data["plan"],
-            model_input_messages=data.get("model_input_messages"),
             model_output=data.get("model_output", ""),
             token_usage=TokenUsage.from_dict(data.get("token_usage")),
             timing=_timing_from(data.get("timing")),
@@ -175,13 +172,15 @@ class ActionStep:
     `observation` is the text the model reads next; `error` says what went wrong (a parse error,
     an exception, a refused final answer). `is_best_answer_fallback` marks the last call made
     when the step budget ran out. `tool_calls_requested` is what a JSON tool-calling agent asked
-    for; a code agent's calls are in `execution.tool_calls`.
+    for; a code agent's calls are in `execution.tool_calls`. `requests` are the texts of user
+    messages the agent added to this call after the run's own (a request for the best answer
+    so far, the request when steps ran out), and `temperature` the sampling temperature when the
+    call did not use the model's default, so a record shows everything the model was asked.
     """
 
     type: ClassVar[str] = "action"
 
     step_number: int
-    model_input_messages: list[dict[str, Any]] | None = None
     model_output: str = ""
     thought: str = ""
     code: str | None = None
@@ -194,12 +193,13 @@ class ActionStep:
     is_final_answer: bool = False
     final_answer: Any = None
     is_best_answer_fallback: bool = False
+    requests: list[str] = field(default_factory=list)
+    temperature: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "type": self.type,
             "step_number": self.step_number,
-            "model_input_messages": to_jsonable(self.model_input_messages),
             "model_output": self.model_output,
             "thought": self.thought,
             "code": self.code,
@@ -212,6 +212,8 @@ class ActionStep:
             "is_final_answer": self.is_final_answer,
             "final_answer": to_jsonable(self.final_answer),
             "is_best_answer_fallback": self.is_best_answer_fallback,
+            "requests": list(self.requests),
+            "temperature": self.temperature,
         }
 
     @classmethod
@@ -219,7 +221,6 @@ class ActionStep:
         execution = data.get("execution")
         return cls(
             step_number=int(data["step_number"]),
-            model_input_messages=data.get("model_input_messages"),
             model_output=data.get("model_output", ""),
             thought=data.get("thought", ""),
             code=data.get("code"),
@@ -232,6 +233,8 @@ class ActionStep:
             is_final_answer=bool(data.get("is_final_answer", False)),
             final_answer=from_jsonable(data.get("final_answer")),
             is_best_answer_fallback=bool(data.get("is_best_answer_fallback", False)),
+            requests=[str(text) for text in data.get("requests") or []],
+            temperature=data.get("temperature"),
         )
 
     def to_messages(self, images: bool = False, follow_up: str = "") -> list[dict[str, Any]]:

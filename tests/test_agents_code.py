@@ -586,3 +586,19 @@ def test_the_same_reply_without_code_three_times_brings_the_request_too(make_age
     assert result.output == "unsure"
     assert agent.model.calls[3][-1]["content"] == NO_PROGRESS_REQUEST
     assert agent.model.temperatures == [None, None, 0.7, None]
+
+
+def test_the_record_shows_the_request_and_the_sampling_each_call_had(make_agent):
+    agent = make_agent([code("print('AAA')")] * 3 + [code("final_answer('AAA')")])
+    result = agent.run("Say it.")
+    steps = [s for s in load_run(result.record_path).steps if isinstance(s, ActionStep)]
+    assert [s.requests for s in steps] == [[], [], [], [NO_PROGRESS_REQUEST]]
+    assert [s.temperature for s in steps] == [None, None, 0.7, None]
+
+
+def test_the_request_when_steps_run_out_is_recorded_with_its_step(make_agent):
+    agent = make_agent([code("x = 1"), code("final_answer(x)")], max_steps=1)
+    result = agent.run("Answer.")
+    last = action_steps(result)[-1]
+    assert last.is_best_answer_fallback
+    assert len(last.requests) == 1 and "final_answer" in last.requests[0]

@@ -491,3 +491,18 @@ def test_live_tools_fall_back_to_stubs_when_the_source_cannot_stand_alone():
 def test_live_tools_need_the_tools():
     with pytest.raises(ValueError, match="pass tools="):
         notebook_from_run(_record_with_calls([]), live_tools=True)
+
+
+def test_a_request_the_agent_added_and_a_sampled_call_are_shown_and_round_trip():
+    record = _record_with_calls([])
+    step = record.steps[0]
+    step.requests = ["Give your best final answer now."]
+    step.temperature = 0.7
+
+    notebook = notebook_from_run(record)
+
+    markdown = next(c for c in notebook.cells if c.id == "step-1").source
+    assert "**The agent asked:** Give your best final answer now." in markdown
+    assert "sampled at temperature 0.7" in markdown
+    rebuilt = run_from_notebook(notebook).steps[0]
+    assert (rebuilt.requests, rebuilt.temperature) == (step.requests, 0.7)

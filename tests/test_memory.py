@@ -82,7 +82,6 @@ def test_task_step_round_trips_through_json():
 def test_planning_step_round_trips_through_json():
     step = PlanningStep(
         plan="1. load\n2. sum",
-        model_input_messages=[{"role": "user", "content": "plan please"}],
         model_output="Plan:\n1. load\n2. sum",
         token_usage=TokenUsage(300, 40, 256),
         timing=Timing(5.0, 7.5),
@@ -153,9 +152,14 @@ def test_an_unknown_step_type_is_refused_with_the_known_types():
         step_from_dict({"type": "telepathy"})
 
 
-def test_model_input_messages_are_not_stored_unless_given():
-    assert an_action(1).model_input_messages is None
-    assert PlanningStep("plan").model_input_messages is None
+def test_an_action_step_keeps_the_requests_and_temperature_of_its_call_through_json():
+    step = ActionStep(step_number=4, requests=["Answer now."], temperature=0.7)
+    assert round_trip(step) == step
+
+
+def test_a_record_written_with_model_input_messages_still_loads():
+    data = {**an_action(1).to_dict(), "model_input_messages": [{"role": "user", "content": "x"}]}
+    assert step_from_dict(data) == an_action(1)
 
 
 def next_step_variants() -> list:

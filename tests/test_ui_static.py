@@ -20,7 +20,14 @@ from test_ui_state import (
     run_events,
 )
 
-from smoldepot_jupyter.events import ActionParsed, RunFinished, RunStarted, ToolCallFinished
+from smoldepot_jupyter.events import (
+    ActionParsed,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    ToolCallFinished,
+)
+from smoldepot_jupyter.memory import ActionStep
 from smoldepot_jupyter.ui.static import render_html
 from smoldepot_jupyter.ui.text import render_markdown, render_text
 
@@ -231,3 +238,20 @@ def test_an_interrupted_run_keeps_its_steps_and_says_so():
         out = render(state)
         assert "interrupted" in out and "The run was interrupted" in out
         assert "Step 1" in out
+
+
+def test_a_step_after_a_request_for_the_answer_and_a_sampled_step_say_so_in_their_title():
+    events = [
+        RunStarted(run_id=RUN, task="t", model_id="m", max_steps=3),
+        ActionParsed(run_id=RUN, step=1, thought="again", code="print(1)"),
+        StepFinished(run_id=RUN, step=ActionStep(step_number=1, code="print(1)", temperature=0.7)),
+        ActionParsed(run_id=RUN, step=2, thought="answer", code="final_answer(1)"),
+        StepFinished(
+            run_id=RUN, step=ActionStep(step_number=2, code="x", requests=["Answer now."])
+        ),
+    ]
+
+    text = render_text(build(events))
+
+    assert "Step 1 · sampled at temperature 0.7" in text
+    assert "Step 2 · asked for the answer so far" in text

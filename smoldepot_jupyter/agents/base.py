@@ -312,7 +312,8 @@ class MultiStepAgent:
             return self._interrupted.is_set() or (stop_when is not None and stop_when(text))
 
         options: dict[str, Any] = {}
-        if temperature is not None and _accepts(self.model.generate, "temperature"):
+        temperature = self._applied_temperature(temperature)
+        if temperature is not None:
             options["temperature"] = temperature
         response = self.model.generate(
             messages,
@@ -341,6 +342,12 @@ class MultiStepAgent:
         self._emit(PlanningFinished, plan=step.plan)
         self._emit(StepFinished, step=step)
         self._call_back(step)
+
+    def _applied_temperature(self, temperature: float | None) -> float | None:
+        """`temperature` if this agent's model takes one, else None (the model's default)."""
+        if temperature is not None and _accepts(self.model.generate, "temperature"):
+            return temperature
+        return None
 
     def _this_run_steps(self) -> list[MemoryStep]:
         for index in range(len(self.memory.steps) - 1, -1, -1):

@@ -207,17 +207,19 @@ class CodeAgent(MultiStepAgent):
 
     def _model_step(self, number: int, extra: list[dict[str, Any]] | None = None) -> ActionStep:
         step = ActionStep(step_number=number)
-        messages = self.memory.to_messages(images=self.images, follow_up=CODE_FOLLOW_UP)
-        messages += extra or []
+        added = list(extra or [])
         temperature = None
         repeats = self._repeats if number > 1 else 0  # a new run starts afresh
         if extra is None and repeats >= 2:
             # The same action three times in a row: ask for the answer found so far.
-            messages.append({"role": "user", "content": NO_PROGRESS_REQUEST})
+            added.append({"role": "user", "content": NO_PROGRESS_REQUEST})
         elif repeats:
             # A model that just repeated an action word for word would, at temperature 0,
             # repeat it again: sample this call instead.
             temperature = _UNSTICK_TEMPERATURE
+        messages = self.memory.to_messages(images=self.images, follow_up=CODE_FOLLOW_UP) + added
+        step.requests = [str(m.get("content", "")) for m in added]
+        step.temperature = self._applied_temperature(temperature)
         try:
             response = self._call_model(
                 number, messages, stop_when=is_complete_action, stop=_STOP, temperature=temperature

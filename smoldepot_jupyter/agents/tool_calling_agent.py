@@ -51,6 +51,7 @@ class ToolCallingAgent(MultiStepAgent):
     def _model_step(self, number: int, extra: list[dict[str, Any]] | None = None) -> ActionStep:
         step = ActionStep(step_number=number)
         messages = self.memory.to_messages() + (extra or [])
+        step.requests = [str(m.get("content", "")) for m in extra or []]
         schemas = [t.to_json_schema() for t in self.prompt_tools]
         try:
             response = self._call_model(number, messages, tools=schemas)

@@ -86,6 +86,8 @@ class StepView:
             is_final_answer=step.is_final_answer,
             final_answer=to_jsonable(step.final_answer),
             is_best_answer_fallback=step.is_best_answer_fallback,
+            requests=list(step.requests),
+            temperature=step.temperature,
             tool_calls=[
                 {
                     "name": c.name,
@@ -128,7 +130,11 @@ class StepView:
         facts = f"{usage.prompt_tokens:,} tokens in, {usage.completion_tokens:,} out"
         if step.timing.duration is not None:
             facts += f" · {step.timing.duration:.1f} s"
-        parts = [title, f"*{facts}*", step.thought.strip() or "*(no thought)*"]
+        if step.temperature is not None:
+            facts += f" · sampled at temperature {step.temperature:g}"
+        parts = [title, f"*{facts}*"]
+        parts += [f"**The agent asked:** {text}" for text in step.requests]
+        parts.append(step.thought.strip() or "*(no thought)*")
         if step.code is None:
             parts.append(f"**No code ran:** {step.error or 'the reply had no code'}")
             if step.tool_calls_requested:

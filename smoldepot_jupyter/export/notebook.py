@@ -267,6 +267,8 @@ def _action_from(cell: NotebookNode, data: dict[str, Any]) -> ActionStep:
         is_final_answer=bool(data.get("is_final_answer", False)),
         final_answer=from_jsonable(data.get("final_answer")),
         is_best_answer_fallback=bool(data.get("is_best_answer_fallback", False)),
+        requests=[str(text) for text in data.get("requests") or []],
+        temperature=data.get("temperature"),
     )
 
 

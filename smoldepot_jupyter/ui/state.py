@@ -131,6 +131,8 @@ class ActionView:
     is_final_answer: bool = False
     final_answer: Any = None
     is_best_answer_fallback: bool = False
+    requests: tuple[str, ...] = ()
+    temperature: float | None = None
     token_usage: TokenUsage = field(default_factory=TokenUsage)
     duration: float | None = None
     finished: bool = False
@@ -154,6 +156,8 @@ class ActionView:
             "is_final_answer": self.is_final_answer,
             "final_answer": to_jsonable(self.final_answer),
             "is_best_answer_fallback": self.is_best_answer_fallback,
+            "requests": list(self.requests),
+            "temperature": self.temperature,
             "token_usage": self.token_usage.to_dict(),
             "duration": self.duration,
             "finished": self.finished,
@@ -361,6 +365,8 @@ def _step_finished(state: RunViewState, event: StepFinished) -> RunViewState:
         "is_final_answer": bool(data.get("is_final_answer")),
         "final_answer": from_jsonable(data.get("final_answer")),
         "is_best_answer_fallback": bool(data.get("is_best_answer_fallback")),
+        "requests": tuple(str(text) for text in data.get("requests") or ()),
+        "temperature": data.get("temperature"),
         "token_usage": usage,
         "duration": duration,
         "finished": True,
