@@ -36,7 +36,7 @@ from ..models import Model, ModelError, ModelResponse, resolve_model
 from ..records import DEFAULT_DIRECTORY, RunRecorder
 from ..tools import FinalAnswerTool, FunctionTool, Tool, as_tool, final_answer
 from ..usage import Timing, TokenUsage
-from .prompts import final_answer_rejected, planning_request
+from .prompts import final_answer_rejected, planning_request, tools_unused
 from .result import RunResult
 
 __all__ = ["FinalAnswerCheck", "MultiStepAgent", "StepCallback"]
@@ -75,6 +75,7 @@ class MultiStepAgent:
         record_dir: str | Path | None = DEFAULT_DIRECTORY,
         max_tokens: int = 2048,
         max_observation_chars: int = 10_000,
+        remind_of_tools: bool = False,
     ) -> None:
         if max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, not {max_steps}")
@@ -90,6 +91,11 @@ class MultiStepAgent:
         self.description = description
         self.max_tokens = max_tokens
         self.max_observation_chars = max_observation_chars
+        #: Hold back, once per run, a final answer given before any tool was called (when the
+        #: agent has tools): small models answer with values they made up instead of asking
+        #: the tools for them (BENCHMARKS.md, "Changes made"). Off by default: in a notebook
+        #: session many tasks need none of the session's tools, and each would cost a call.
+        self.remind_of_tools = remind_of_tools
         self.managed_agents = {self._managed_name(a): a for a in managed_agents}
         self.tools: dict[str, Tool] = {}
         for item in [*tools, *(_managed_agent_tool(a) for a in managed_agents)]:
@@ -103,6 +109,7 @@ class MultiStepAgent:
         self._interrupted = threading.Event()
         self._run_id = ""
         self._current_step: int | None = None
+        self._reminded_of_tools_in = ""
 
     # ----------------------------------------------------------------- set-up
 
@@ -364,14 +371,27 @@ class MultiStepAgent:
         """Check a final answer, then record the step: memory, event, callbacks."""
         if step.is_final_answer and not step.is_best_answer_fallback:
             reason = self._failed_check(step.final_answer)
+            note = None
             if reason is not None:
-                step.is_final_answer = False
                 note = final_answer_rejected(reason)
+            elif self._answers_before_any_tool(step):
+                self._reminded_of_tools_in = self._run_id
+                note = tools_unused([t.name for t in self.tools.values()])
+            if note is not None:
+                step.is_final_answer = False
                 step.observation = f"{step.observation}\n{note}" if step.observation else note
         step.timing.end = time.time()
         self.memory.steps.append(step)
         self._emit(StepFinished, step=step)
         self._call_back(step)
+
+    def _answers_before_any_tool(self, step: ActionStep) -> bool:
+        """True when `step` answers although the agent has tools and this run called none (and
+        the model was not reminded of them yet in this run)."""
+        if not self.remind_of_tools or not self.tools or self._reminded_of_tools_in == self._run_id:
+            return False
+        steps = [s for s in self._this_run_steps() if isinstance(s, ActionStep)]
+        return not any(_called_a_tool(s) for s in [*steps, step])
 
     def _failed_check(self, answer: Any) -> str | None:
         for check in self.final_answer_checks:
@@ -437,6 +457,13 @@ def _total_usage(steps: Iterable[MemoryStep]) -> TokenUsage:
         if isinstance(step, ActionStep | PlanningStep):
             total = total + step.token_usage
     return total
+
+
+def _called_a_tool(step: ActionStep) -> bool:
+    """Whether the step called one of the agent's tools (final_answer is not one)."""
+    if step.execution is not None and step.execution.tool_calls:
+        return True
+    return any(call.get("name") != "final_answer" for call in step.tool_calls_requested)
 
 
 def _accepts(function: Callable[..., Any], name: str) -> bool:

@@ -19,6 +19,7 @@ __all__ = [
     "final_answer_rejected",
     "json_system_prompt",
     "planning_request",
+    "tools_unused",
 ]
 
 _CODE_INTRO = """\
@@ -172,4 +173,16 @@ def final_answer_rejected(reason: str) -> str:
     return (
         f"Your final answer was not accepted: {reason}\n"
         "Fix what the check points at, then call final_answer again."
+    )
+
+
+def tools_unused(names: Sequence[str]) -> str:
+    """Appended to the observation when a final answer came before any tool call (once a run):
+    the 1.5B model answered tool tasks with values it made up (BENCHMARKS.md)."""
+    listed = ", ".join(names)
+    return (
+        f"Your final answer was held back: it came before any call to your tools ({listed}). "
+        "If a tool can give or check a value in this answer, call it now and print what it "
+        "returns: values you write yourself are guesses. If the task needs no tool, call "
+        "final_answer again with the same answer."
     )
