@@ -18,6 +18,7 @@ from smoldepot_jupyter.events import RunFinished, StepFinished
 from smoldepot_jupyter.kernel import KernelExecutor
 from smoldepot_jupyter.memory import ActionStep, PlanningStep
 from smoldepot_jupyter.models import ModelUnavailableError
+from smoldepot_jupyter.tools import user_input
 
 
 @tool
@@ -637,3 +638,9 @@ def test_the_reminder_of_tools_comes_again_in_the_next_run(make_agent):
     agent.run("First.")
     second = agent.run("Second.", reset=False)
     assert "came before any call to your tools" in action_steps(second)[0].observation
+
+
+def test_with_remind_of_tools_asking_the_user_is_not_a_tool_to_be_reminded_of(make_agent):
+    agent = make_agent([code("final_answer(4)")], tools=(user_input,), remind_of_tools=True)
+    result = agent.run("Two and two.")
+    assert (result.output, len(action_steps(result))) == (4, 1)

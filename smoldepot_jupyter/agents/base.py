@@ -34,7 +34,7 @@ from ..kernel import KernelStartError, TransferError
 from ..memory import ActionStep, AgentMemory, FinalAnswerStep, MemoryStep, PlanningStep, TaskStep
 from ..models import Model, ModelError, ModelResponse, resolve_model
 from ..records import DEFAULT_DIRECTORY, RunRecorder
-from ..tools import FinalAnswerTool, FunctionTool, Tool, as_tool, final_answer
+from ..tools import FinalAnswerTool, FunctionTool, Tool, UserInputTool, as_tool, final_answer
 from ..usage import Timing, TokenUsage
 from .prompts import final_answer_rejected, planning_request, tools_unused
 from .result import RunResult
@@ -376,7 +376,7 @@ class MultiStepAgent:
                 note = final_answer_rejected(reason)
             elif self._answers_before_any_tool(step):
                 self._reminded_of_tools_in = self._run_id
-                note = tools_unused([t.name for t in self.tools.values()])
+                note = tools_unused([t.name for t in self._data_tools()])
             if note is not None:
                 step.is_final_answer = False
                 step.observation = f"{step.observation}\n{note}" if step.observation else note
@@ -385,10 +385,18 @@ class MultiStepAgent:
         self._emit(StepFinished, step=step)
         self._call_back(step)
 
+    def _data_tools(self) -> list[Tool]:
+        """The tools a reminder names: all but user_input (asking the user checks nothing)."""
+        return [t for t in self.tools.values() if not isinstance(t, UserInputTool)]
+
     def _answers_before_any_tool(self, step: ActionStep) -> bool:
         """True when `step` answers although the agent has tools and this run called none (and
         the model was not reminded of them yet in this run)."""
-        if not self.remind_of_tools or not self.tools or self._reminded_of_tools_in == self._run_id:
+        if (
+            not self.remind_of_tools
+            or not self._data_tools()
+            or self._reminded_of_tools_in == self._run_id
+        ):
             return False
         steps = [s for s in self._this_run_steps() if isinstance(s, ActionStep)]
         return not any(_called_a_tool(s) for s in [*steps, step])
