@@ -612,7 +612,8 @@ def test_with_remind_of_tools_an_answer_before_any_tool_call_is_held_back_once(m
     result = agent.run("Find the department.")
     first, second = action_steps(result)
     assert not first.is_final_answer
-    assert "held back: it came before any call to your tools (add, fails)" in first.observation
+    assert "held back: no tool was called for this task yet" in first.observation
+    assert "check them (add, fails)" in first.observation
     assert (result.state, result.output, second.is_final_answer) == ("success", "Sales", True)
 
 
@@ -637,10 +638,16 @@ def test_the_reminder_of_tools_comes_again_in_the_next_run(make_agent):
     agent = make_agent([code("final_answer(1)")] * 4, remind_of_tools=True)
     agent.run("First.")
     second = agent.run("Second.", reset=False)
-    assert "came before any call to your tools" in action_steps(second)[0].observation
+    assert "no tool was called for this task yet" in action_steps(second)[0].observation
 
 
 def test_with_remind_of_tools_asking_the_user_is_not_a_tool_to_be_reminded_of(make_agent):
     agent = make_agent([code("final_answer(4)")], tools=(user_input,), remind_of_tools=True)
     result = agent.run("Two and two.")
     assert (result.output, len(action_steps(result))) == (4, 1)
+
+
+def test_with_remind_of_tools_an_answer_at_the_last_step_is_taken(make_agent):
+    agent = make_agent([code("x = 1"), code("final_answer(5)")], remind_of_tools=True, max_steps=2)
+    result = agent.run("Answer.")
+    assert (result.state, result.output, len(action_steps(result))) == ("success", 5, 2)

@@ -149,6 +149,6 @@ def test_with_remind_of_tools_an_answer_before_any_tool_call_is_held_back_once(m
     agent = make_agent([answer, answer], remind_of_tools=True)
     result = agent.run("Multiply 6 by 7.")
     first = next(s for s in result.steps if isinstance(s, ActionStep))
-    assert "came before any call to your tools (multiply, meet)" in first.observation
+    assert "check them (multiply, meet)" in first.observation
     assert (result.state, result.output) == ("success", 41)
     assert len([s for s in result.steps if isinstance(s, ActionStep)]) == 2

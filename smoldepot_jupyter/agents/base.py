@@ -110,6 +110,7 @@ class MultiStepAgent:
         self._run_id = ""
         self._current_step: int | None = None
         self._reminded_of_tools_in = ""
+        self._last_step = max_steps
 
     # ----------------------------------------------------------------- set-up
 
@@ -280,6 +281,7 @@ class MultiStepAgent:
         return self.last_result
 
     def _loop(self, max_steps: int) -> tuple[str, Any]:
+        self._last_step = max_steps
         for number in range(1, max_steps + 1):
             self._check_interrupt()
             self._current_step = number
@@ -391,11 +393,12 @@ class MultiStepAgent:
 
     def _answers_before_any_tool(self, step: ActionStep) -> bool:
         """True when `step` answers although the agent has tools and this run called none (and
-        the model was not reminded of them yet in this run)."""
+        the model was not reminded of them yet in this run, and steps are left to call them)."""
         if (
             not self.remind_of_tools
             or not self._data_tools()
             or self._reminded_of_tools_in == self._run_id
+            or step.step_number >= self._last_step
         ):
             return False
         steps = [s for s in self._this_run_steps() if isinstance(s, ActionStep)]

@@ -177,12 +177,12 @@ def final_answer_rejected(reason: str) -> str:
 
 
 def tools_unused(names: Sequence[str]) -> str:
-    """Appended to the observation when a final answer came before any tool call (once a run):
-    the 1.5B model answered tool tasks with values it made up (BENCHMARKS.md)."""
+    """Appended to the observation when a final answer came before any tool call (once a run;
+    the next answer is taken): the 1.5B model answered tool tasks with values it made up; an
+    earlier wording offering to "call final_answer again" was taken up (BENCHMARKS.md)."""
     listed = ", ".join(names)
     return (
-        f"Your final answer was held back: it came before any call to your tools ({listed}). "
-        "If a tool can give or check a value in this answer, call it now and print what it "
-        "returns: values you write yourself are guesses. If the task needs no tool, call "
-        "final_answer again with the same answer."
+        "Your final answer was held back: no tool was called for this task yet, so its values "
+        f"are your own guesses. Call the tools that give or check them ({listed}), print what "
+        "they return, then answer from what they printed."
     )
