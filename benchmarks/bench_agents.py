@@ -270,7 +270,6 @@ def _run_ours(
                 record_dir=records / agent_name,
                 max_tokens=max_tokens,
                 step_timeout=step_timeout,
-                remind_of_tools=True,
             )
         else:
             agent = ToolCallingAgent(
@@ -280,7 +279,6 @@ def _run_ours(
                 step_callbacks=[tracker],
                 record_dir=records / agent_name,
                 max_tokens=max_tokens,
-                remind_of_tools=True,
             )
         started = time.perf_counter()
         try:

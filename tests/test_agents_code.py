@@ -18,7 +18,6 @@ from smoldepot_jupyter.events import RunFinished, StepFinished
 from smoldepot_jupyter.kernel import KernelExecutor
 from smoldepot_jupyter.memory import ActionStep, PlanningStep
 from smoldepot_jupyter.models import ModelUnavailableError
-from smoldepot_jupyter.tools import user_input
 
 
 @tool
@@ -603,51 +602,3 @@ def test_the_request_when_steps_run_out_is_recorded_with_its_step(make_agent):
     last = action_steps(result)[-1]
     assert last.is_best_answer_fallback
     assert len(last.requests) == 1 and "final_answer" in last.requests[0]
-
-
-def test_with_remind_of_tools_an_answer_before_any_tool_call_is_held_back_once(make_agent):
-    agent = make_agent(
-        [code("final_answer('Sales')"), code("final_answer('Sales')")], remind_of_tools=True
-    )
-    result = agent.run("Find the department.")
-    first, second = action_steps(result)
-    assert not first.is_final_answer
-    assert "held back: no tool was called for this task yet" in first.observation
-    assert "check them (add, fails)" in first.observation
-    assert (result.state, result.output, second.is_final_answer) == ("success", "Sales", True)
-
-
-def test_with_remind_of_tools_an_answer_after_a_tool_call_is_taken_at_once(make_agent):
-    agent = make_agent([code("final_answer(add(1, 2))")], remind_of_tools=True)
-    result = agent.run("Add.")
-    assert (result.output, len(action_steps(result))) == (3, 1)
-
-
-def test_with_remind_of_tools_an_agent_without_tools_answers_at_once(make_agent):
-    agent = make_agent([code("final_answer(4)")], tools=(), remind_of_tools=True)
-    assert agent.run("Two and two.").output == 4
-
-
-def test_by_default_an_answer_before_any_tool_call_is_taken_at_once(make_agent):
-    agent = make_agent([code("final_answer(4)")])
-    result = agent.run("Two and two.")
-    assert (result.output, len(action_steps(result))) == (4, 1)
-
-
-def test_the_reminder_of_tools_comes_again_in_the_next_run(make_agent):
-    agent = make_agent([code("final_answer(1)")] * 4, remind_of_tools=True)
-    agent.run("First.")
-    second = agent.run("Second.", reset=False)
-    assert "no tool was called for this task yet" in action_steps(second)[0].observation
-
-
-def test_with_remind_of_tools_asking_the_user_is_not_a_tool_to_be_reminded_of(make_agent):
-    agent = make_agent([code("final_answer(4)")], tools=(user_input,), remind_of_tools=True)
-    result = agent.run("Two and two.")
-    assert (result.output, len(action_steps(result))) == (4, 1)
-
-
-def test_with_remind_of_tools_an_answer_at_the_last_step_is_taken(make_agent):
-    agent = make_agent([code("x = 1"), code("final_answer(5)")], remind_of_tools=True, max_steps=2)
-    result = agent.run("Answer.")
-    assert (result.state, result.output, len(action_steps(result))) == ("success", 5, 2)

@@ -142,13 +142,3 @@ def test_system_prompt_lists_the_tools_and_is_stable(make_agent):
     assert first == second
     assert "multiply(a: float, b: float) -> float" in first
     assert "final_answer" in first
-
-
-def test_with_remind_of_tools_an_answer_before_any_tool_call_is_held_back_once(make_agent):
-    answer = ModelResponse(tool_calls=[call("final_answer", answer=41)])
-    agent = make_agent([answer, answer], remind_of_tools=True)
-    result = agent.run("Multiply 6 by 7.")
-    first = next(s for s in result.steps if isinstance(s, ActionStep))
-    assert "check them (multiply, meet)" in first.observation
-    assert (result.state, result.output) == ("success", 41)
-    assert len([s for s in result.steps if isinstance(s, ActionStep)]) == 2

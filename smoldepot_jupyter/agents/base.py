@@ -34,9 +34,9 @@ from ..kernel import KernelStartError, TransferError
 from ..memory import ActionStep, AgentMemory, FinalAnswerStep, MemoryStep, PlanningStep, TaskStep
 from ..models import Model, ModelError, ModelResponse, resolve_model
 from ..records import DEFAULT_DIRECTORY, RunRecorder
-from ..tools import FinalAnswerTool, FunctionTool, Tool, UserInputTool, as_tool, final_answer
+from ..tools import FinalAnswerTool, FunctionTool, Tool, as_tool, final_answer
 from ..usage import Timing, TokenUsage
-from .prompts import final_answer_rejected, planning_request, tools_unused
+from .prompts import final_answer_rejected, planning_request
 from .result import RunResult
 
 __all__ = ["FinalAnswerCheck", "MultiStepAgent", "StepCallback"]
@@ -75,7 +75,6 @@ class MultiStepAgent:
         record_dir: str | Path | None = DEFAULT_DIRECTORY,
         max_tokens: int = 2048,
         max_observation_chars: int = 10_000,
-        remind_of_tools: bool = False,
     ) -> None:
         if max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, not {max_steps}")
@@ -91,11 +90,6 @@ class MultiStepAgent:
         self.description = description
         self.max_tokens = max_tokens
         self.max_observation_chars = max_observation_chars
-        #: Hold back, once per run, a final answer given before any tool was called (when the
-        #: agent has tools): small models answer with values they made up instead of asking
-        #: the tools for them (BENCHMARKS.md, "Changes made"). Off by default: in a notebook
-        #: session many tasks need none of the session's tools, and each would cost a call.
-        self.remind_of_tools = remind_of_tools
         self.managed_agents = {self._managed_name(a): a for a in managed_agents}
         self.tools: dict[str, Tool] = {}
         for item in [*tools, *(_managed_agent_tool(a) for a in managed_agents)]:
@@ -109,8 +103,6 @@ class MultiStepAgent:
         self._interrupted = threading.Event()
         self._run_id = ""
         self._current_step: int | None = None
-        self._reminded_of_tools_in = ""
-        self._last_step = max_steps
 
     # ----------------------------------------------------------------- set-up
 
@@ -281,7 +273,6 @@ class MultiStepAgent:
         return self.last_result
 
     def _loop(self, max_steps: int) -> tuple[str, Any]:
-        self._last_step = max_steps
         for number in range(1, max_steps + 1):
             self._check_interrupt()
             self._current_step = number
@@ -373,36 +364,14 @@ class MultiStepAgent:
         """Check a final answer, then record the step: memory, event, callbacks."""
         if step.is_final_answer and not step.is_best_answer_fallback:
             reason = self._failed_check(step.final_answer)
-            note = None
             if reason is not None:
-                note = final_answer_rejected(reason)
-            elif self._answers_before_any_tool(step):
-                self._reminded_of_tools_in = self._run_id
-                note = tools_unused([t.name for t in self._data_tools()])
-            if note is not None:
                 step.is_final_answer = False
+                note = final_answer_rejected(reason)
                 step.observation = f"{step.observation}\n{note}" if step.observation else note
         step.timing.end = time.time()
         self.memory.steps.append(step)
         self._emit(StepFinished, step=step)
         self._call_back(step)
-
-    def _data_tools(self) -> list[Tool]:
-        """The tools a reminder names: all but user_input (asking the user checks nothing)."""
-        return [t for t in self.tools.values() if not isinstance(t, UserInputTool)]
-
-    def _answers_before_any_tool(self, step: ActionStep) -> bool:
-        """True when `step` answers although the agent has tools and this run called none (and
-        the model was not reminded of them yet in this run, and steps are left to call them)."""
-        if (
-            not self.remind_of_tools
-            or not self._data_tools()
-            or self._reminded_of_tools_in == self._run_id
-            or step.step_number >= self._last_step
-        ):
-            return False
-        steps = [s for s in self._this_run_steps() if isinstance(s, ActionStep)]
-        return not any(_called_a_tool(s) for s in [*steps, step])
 
     def _failed_check(self, answer: Any) -> str | None:
         for check in self.final_answer_checks:
@@ -468,13 +437,6 @@ def _total_usage(steps: Iterable[MemoryStep]) -> TokenUsage:
         if isinstance(step, ActionStep | PlanningStep):
             total = total + step.token_usage
     return total
-
-
-def _called_a_tool(step: ActionStep) -> bool:
-    """Whether the step called one of the agent's tools (final_answer is not one)."""
-    if step.execution is not None and step.execution.tool_calls:
-        return True
-    return any(call.get("name") != "final_answer" for call in step.tool_calls_requested)
 
 
 def _accepts(function: Callable[..., Any], name: str) -> bool:

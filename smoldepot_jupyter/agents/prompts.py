@@ -19,7 +19,6 @@ __all__ = [
     "final_answer_rejected",
     "json_system_prompt",
     "planning_request",
-    "tools_unused",
 ]
 
 _CODE_INTRO = """\
@@ -173,16 +172,4 @@ def final_answer_rejected(reason: str) -> str:
     return (
         f"Your final answer was not accepted: {reason}\n"
         "Fix what the check points at, then call final_answer again."
-    )
-
-
-def tools_unused(names: Sequence[str]) -> str:
-    """Appended to the observation when a final answer came before any tool call (once a run;
-    the next answer is taken): the 1.5B model answered tool tasks with values it made up; an
-    earlier wording offering to "call final_answer again" was taken up (BENCHMARKS.md)."""
-    listed = ", ".join(names)
-    return (
-        "Your final answer was held back: no tool was called for this task yet, so its values "
-        f"are your own guesses. Call the tools that give or check them ({listed}), print what "
-        "they return, then answer from what they printed."
     )

@@ -65,13 +65,6 @@ class SmolDepot(Configurable):
     max_observation_chars = Int(
         10_000, min=200, help="Longest observation the model reads after an action."
     ).tag(config=True)
-    remind_of_tools = Bool(
-        False,
-        help=(
-            "Hold back, once per run, an answer given before any of your tools was called, "
-            "asking the model to use them (helps small models that make values up)."
-        ),
-    ).tag(config=True)
     ask_user = Bool(
         True, help="Offer the user_input tool, which asks you through an input box."
     ).tag(config=True)

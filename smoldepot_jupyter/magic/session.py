@@ -217,7 +217,6 @@ class NotebookSession:
             observers=observers,
             record_dir=self.config.record_dir,
             max_observation_chars=self.config.max_observation_chars,
-            remind_of_tools=self.config.remind_of_tools,
         )
 
     def run(self, agent: CodeAgent, task: str, options: RunOptions) -> RunResult:
