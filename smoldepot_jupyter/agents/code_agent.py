@@ -222,7 +222,11 @@ class CodeAgent(MultiStepAgent):
         step.temperature = self._applied_temperature(temperature)
         try:
             response = self._call_model(
-                number, messages, stop_when=is_complete_action, stop=_STOP, temperature=temperature
+                number,
+                messages,
+                stop_when=is_complete_action,
+                stop=_STOP,
+                temperature=step.temperature,
             )
         except KeyboardInterrupt:
             self._interrupted_while_answering(step)

@@ -45,7 +45,8 @@ __all__ = [
 
 #: The mimetype whose payload is `RunViewState.to_json()`.
 RUN_MIMETYPE = "application/vnd.smoldepot.run+json"
-#: The version of that payload (docs/run-json-schema.json); raised when a field changes meaning.
+#: The version of that payload (docs/run-json-schema.json); raised when a field is added,
+#: removed or changes meaning.
 SCHEMA_VERSION = 2
 #: What `RunViewState.status` can be: "running", then the run's end state.
 STATUSES = ("running", "success", "max_steps", "interrupted", "error")

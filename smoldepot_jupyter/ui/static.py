@@ -248,7 +248,7 @@ def step_title(step: StepView) -> str:
         parts = [f"Step {step.number}"]
         if step.is_best_answer_fallback:
             parts.append("best answer after the last step")
-        elif step.requests:
+        elif step.requests:  # outside the step-budget call, the only request the agents add
             parts.append("asked for the answer so far")
         if step.temperature is not None:
             parts.append(f"sampled at temperature {step.temperature:g}")
