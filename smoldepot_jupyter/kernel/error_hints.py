@@ -39,6 +39,17 @@ _HINTS: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ),
     (
         "KeyError",
+        re.compile(r"Did you mean: "),
+        "keys and column names must match exactly, including case and spaces: use the "
+        "name the message suggests.",
+    ),
+    (
+        "KeyError",
+        re.compile(r"^\S.*\. (Columns|Keys|Index labels) of \w+: "),
+        "that key is not there: use one of the names the message lists, exactly as written.",
+    ),
+    (
+        "KeyError",
         re.compile(r".*"),
         "that key is not in the dict or DataFrame used on the marked line: print its keys "
         "(`list(d)`, `df.columns`) and use a name that is there.",

@@ -26,7 +26,7 @@ from typing import Any
 import zmq
 from jupyter_client import BlockingKernelClient, KernelManager
 
-from . import sidecar_runtime
+from . import sidecar_runtime, sidecar_suggestions
 from .bridge import InputHandler, ToolBridge, _Pull
 from .environment import sidecar_environment
 from .execution import Execution, ExecutionError
@@ -225,8 +225,12 @@ class KernelExecutor:
 
     def _setup(self) -> None:
         source = Path(sidecar_runtime.__file__).read_text(encoding="utf-8")
+        suggestions = Path(sidecar_suggestions.__file__).read_text(encoding="utf-8")
         code = (
             "import sys as _sd_sys, types as _sd_types\n"
+            "_sd_module = _sd_types.ModuleType('__smoldepot_suggestions__')\n"
+            f"exec(compile({suggestions!r}, '<smoldepot>', 'exec'), _sd_module.__dict__)\n"
+            "_sd_sys.modules['__smoldepot_suggestions__'] = _sd_module\n"
             "_sd_module = _sd_types.ModuleType('__smoldepot__')\n"
             f"exec(compile({source!r}, '<smoldepot>', 'exec'), _sd_module.__dict__)\n"
             "_sd_sys.modules['__smoldepot__'] = _sd_module\n"

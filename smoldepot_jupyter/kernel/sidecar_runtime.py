@@ -301,26 +301,15 @@ def _pre_execute():
         getpass.getpass = guarded
 
 
-def _name_suggestion(name):
-    import difflib
-
-    candidates = [n for n in _shell().user_ns if not n.startswith("_")] + dir(builtins)
-    folded = [n for n in candidates if n.lower() == name.lower()]
-    found = folded or difflib.get_close_matches(name, candidates, n=1, cutoff=0.75)
-    return found[0] if found else None
-
-
 def _custom_exceptions(shell, etype, value, tb, tb_offset=None):
-    """final_answer's signal ends the action quietly; a NameError is shown as usual with
-    "Did you mean" added (IPython's tracebacks leave out Python's own suggestion). IPython
-    shows nothing itself for these exceptions: this handler does the showing."""
+    """final_answer's signal ends the action quietly; a NameError, KeyError or AttributeError
+    is shown as usual with "Did you mean" added (IPython's tracebacks leave out Python's own
+    suggestions). IPython shows nothing itself for these exceptions: this handler does."""
     if etype is FinalAnswerSignal:
         return None
-    name = getattr(value, "name", None)
-    if etype is NameError and isinstance(name, str) and value.args:
-        suggestion = _name_suggestion(name)
-        if suggestion and "Did you mean" not in str(value.args[0]):
-            value.args = (f"{value.args[0]}. Did you mean: {suggestion!r}?",)
+    suggestions = sys.modules.get("__smoldepot_suggestions__")
+    if suggestions is not None:
+        suggestions.add_suggestion(etype, value, tb, shell.user_ns)
     shell.showtraceback((etype, value, tb), running_compiled_code=True)
     return None
 
@@ -449,7 +438,9 @@ def install(prefix, limit, workdir=None):
         _state["ignored"] = _ignored_prefixes()
         sys.addaudithook(_audit)
         _state["tracking"] = True
-    shell.set_custom_exc((FinalAnswerSignal, NameError), _custom_exceptions)
+    shell.set_custom_exc(
+        (FinalAnswerSignal, NameError, KeyError, AttributeError), _custom_exceptions
+    )
     shell.user_ns["final_answer"] = final_answer
     shell.user_ns["ToolError"] = ToolError
     # IPython's exit() would shut the whole sidecar down; here it ends only the action.

@@ -1,0 +1,145 @@
+"""Code that runs inside the sidecar kernel: "Did you mean" for names, keys and attributes.
+
+IPython's tracebacks leave out Python's own suggestions, and a small model that reads
+``KeyError: 'diameter'`` next to a column named ``Diameter`` tends to conclude the column is
+missing and give up. `add_suggestion` rewrites the message of a NameError, KeyError or
+AttributeError before it is shown, naming the closest existing name (differences of case,
+spaces and underscores first); for a key with no close match it lists the keys, when the
+failing line uses one small dict or DataFrame. Like the runtime it imports nothing from
+smoldepot_jupyter; the host sends it as the module ``__smoldepot_suggestions__``.
+"""
+
+import builtins
+import collections.abc
+import difflib
+import linecache
+import re
+
+__all__ = ["add_suggestion", "closest"]
+
+_MAX_KEYS = 10_000  # containers with more keys than this are not searched
+_MAX_LISTED = 30  # with no close match, keys are listed only up to this many
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+_QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
+_MISSING = object()
+
+
+def _folded(text):
+    return re.sub(r"[\W_]+", "", text).lower()
+
+
+def closest(name, candidates):
+    """The candidate `name` was most likely meant to be, or None."""
+    candidates = [c for c in candidates if c != name]
+    folded = _folded(name)
+    if folded:
+        same = [c for c in candidates if _folded(c) == folded]
+        if same:
+            return same[0]
+    found = difflib.get_close_matches(name, candidates, n=1, cutoff=0.75)
+    if found:
+        return found[0]
+    lowered = {c.lower(): c for c in candidates}
+    found = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.75)
+    return lowered[found[0]] if found else None
+
+
+class _KeyWithNote(str):
+    """The missing key, still equal to itself; its repr, which is a KeyError's message,
+    carries the suggestion."""
+
+    note = ""
+
+    def __repr__(self):
+        return str.__repr__(self) + self.note
+
+
+def _keys_of(value):
+    """(kind, string keys) of a DataFrame, Series or mapping small enough to search, else None."""
+    if hasattr(value, "iloc") and hasattr(value, "columns"):
+        kind, keys = "Columns", value.columns
+    elif hasattr(value, "iloc") and hasattr(value, "index"):
+        kind, keys = "Index labels", value.index
+    elif isinstance(value, collections.abc.Mapping):
+        kind, keys = "Keys", value.keys()
+    else:
+        return None
+    if len(keys) > _MAX_KEYS:
+        return None
+    strings = [k for k in keys if isinstance(k, str)]
+    return (kind, strings) if strings else None
+
+
+def _containers_on_failing_line(tb, user_ns):
+    """(name, kind, keys) for each searchable container named on the last line of user code
+    in the traceback (the action's own code, or a function it defined)."""
+    frame = lineno = None
+    while tb is not None:
+        if tb.tb_frame.f_globals is user_ns:
+            frame, lineno = tb.tb_frame, tb.tb_lineno
+        tb = tb.tb_next
+    if frame is None:
+        return []
+    line = linecache.getline(frame.f_code.co_filename, lineno)
+    found = []
+    for name in dict.fromkeys(_IDENTIFIER.findall(line)):
+        value = frame.f_locals.get(name, _MISSING)
+        if value is _MISSING:
+            value = frame.f_globals.get(name, _MISSING)
+        keys = _keys_of(value) if value is not _MISSING else None
+        if keys is not None:
+            found.append((name, *keys))
+    return found
+
+
+def _key_note(message, tb, user_ns):
+    containers = _containers_on_failing_line(tb, user_ns)
+    if not containers:
+        return ""
+    # pandas names several missing columns in one message: "['a', 'b'] not in index"
+    several = "not in index" in message or message.startswith("None of [")
+    wanted = _QUOTED.findall(message) if several else [message]
+    for _, _, keys in containers:
+        matches = [m for m in (closest(w, keys) for w in wanted) if m is not None]
+        if matches:
+            return ". Did you mean: " + ", ".join(repr(m) for m in dict.fromkeys(matches)) + "?"
+    if len(containers) == 1 and len(containers[0][2]) <= _MAX_LISTED:
+        name, kind, keys = containers[0]
+        return f". {kind} of {name}: " + ", ".join(repr(k) for k in keys)
+    return ""
+
+
+def _attribute_candidates(obj, name):
+    names = dir(obj)
+    if len(names) > _MAX_KEYS:
+        return []
+    return [n for n in names if isinstance(n, str) and (name.startswith("_") or n[:1] != "_")]
+
+
+def add_suggestion(etype, value, tb, user_ns):
+    """Add a suggestion to the message of `value` (NameError, KeyError, AttributeError), in
+    place; any other exception, or one that already suggests something, is left as it is."""
+    try:
+        if not value.args or "Did you mean" in str(value):
+            return
+        if issubclass(etype, NameError) and isinstance(getattr(value, "name", None), str):
+            names = [n for n in user_ns if not n.startswith("_")] + dir(builtins)
+            match = closest(value.name, names)
+            if match:
+                value.args = (f"{value.args[0]}. Did you mean: {match!r}?", *value.args[1:])
+        elif issubclass(etype, KeyError) and len(value.args) == 1:
+            key = value.args[0]
+            if isinstance(key, str):
+                note = _key_note(key, tb, user_ns)
+                if note:
+                    marked = _KeyWithNote(key)
+                    marked.note = note
+                    value.args = (marked,)
+        elif issubclass(etype, AttributeError) and isinstance(getattr(value, "name", None), str):
+            obj = getattr(value, "obj", None)  # None when the raiser did not set it
+            if obj is not None:
+                match = closest(value.name, _attribute_candidates(obj, value.name))
+                if match:
+                    value.args = (f"{value.args[0]}. Did you mean: {match!r}?", *value.args[1:])
+    except Exception:  # a suggestion must never hide the error it decorates
+        return

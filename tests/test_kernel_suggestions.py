@@ -1,0 +1,100 @@
+""" "Did you mean": the sidecar names the key, column or attribute an action most likely meant."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+
+FRAME = (
+    "import pandas as pd\n"
+    "data = pd.DataFrame({'Sex': ['M'], 'Diameter': [0.3], 'Whole weight': [2.0], 'Rings': [3]})\n"
+)
+
+
+def last_lines(observation: str, n: int = 2) -> list[str]:
+    return observation.rstrip().splitlines()[-n:]
+
+
+def test_a_column_differing_in_case_is_suggested(executor):
+    execution = executor.run(FRAME + "data['diameter'].corr(data['rings'])")
+    error_line, hint = last_lines(execution.observation())
+    assert error_line == "KeyError: 'diameter'. Did you mean: 'Diameter'?"
+    assert hint.startswith("Hint: keys and column names must match exactly")
+    assert execution.error.evalue == "'diameter'. Did you mean: 'Diameter'?"
+
+
+def test_a_column_differing_in_spaces_and_underscores_is_suggested(executor):
+    observation = executor.run(FRAME + "data['whole_weight']").observation()
+    assert "KeyError: 'whole_weight'. Did you mean: 'Whole weight'?" in observation
+
+
+def test_several_missing_columns_get_one_suggestion_each(executor):
+    observation = executor.run(FRAME + "data[['diameter', 'Rings', 'rings']]").observation()
+    assert "not in index\". Did you mean: 'Diameter', 'Rings'?" in observation
+
+
+def test_with_no_close_column_the_columns_are_listed(executor):
+    error_line, hint = last_lines(executor.run(FRAME + "data['height']").observation())
+    assert error_line == "KeyError: 'height'. Columns of data: 'Sex', 'Diameter', " + (
+        "'Whole weight', 'Rings'"
+    )
+    assert hint.startswith("Hint: that key is not there: use one of the names the message lists")
+
+
+def test_a_dict_key_differing_in_case_is_suggested(executor):
+    observation = executor.run("d = {'alpha': 1, 'beta': 2}\nd['Alpha']").observation()
+    assert "KeyError: 'Alpha'. Did you mean: 'alpha'?" in observation
+
+
+def test_the_keys_are_not_listed_when_there_are_many(executor):
+    code = "many = {f'key{i}': i for i in range(100)}\nmany['zzz']"
+    error_line = last_lines(executor.run(code).observation())[0]
+    assert error_line == "KeyError: 'zzz'"
+
+
+def test_a_key_missing_inside_a_function_the_action_defined_is_suggested(executor):
+    code = FRAME + "def column(table):\n    return table['sexx']\ncolumn(data)"
+    observation = executor.run(code).observation()
+    assert "KeyError: 'sexx'. Did you mean: 'Sex'?" in observation
+
+
+def test_a_key_of_another_type_is_left_as_it_is(executor):
+    error_line = last_lines(executor.run("counts = {1: 2}\ncounts[3]").observation())[0]
+    assert error_line == "KeyError: 3"
+
+
+def test_the_marked_key_still_equals_the_missing_key(executor):
+    executor.run("d = {'alpha': 1}\nd['Alpha']")
+    code = "import sys\nk = sys.last_value.args[0]\n"
+    code += "print(k == 'Alpha', hash(k) == hash('Alpha'), k)"
+    assert executor.run(code).observation() == "True True Alpha"
+
+
+def test_a_mapping_whose_keys_fail_still_shows_the_plain_error(executor):
+    code = (
+        "import collections.abc\n"
+        "class Broken(collections.abc.Mapping):\n"
+        "    def __getitem__(self, key):\n"
+        "        raise KeyError(key)\n"
+        "    def __iter__(self):\n"
+        "        raise RuntimeError('no iteration')\n"
+        "    def __len__(self):\n"
+        "        raise RuntimeError('no length')\n"
+        "broken = Broken()\n"
+        "broken['a']"
+    )
+    error_line = last_lines(executor.run(code).observation())[0]
+    assert error_line == "KeyError: 'a'"
+
+
+def test_an_attribute_differing_in_case_is_suggested(executor):
+    observation = executor.run(FRAME + "data.diameter").observation()
+    assert "'DataFrame' object has no attribute 'diameter'. Did you mean: 'Diameter'?" in (
+        observation
+    )
+
+
+def test_a_misspelled_module_attribute_is_suggested(executor):
+    observation = executor.run("import math\nmath.sqr(4)").observation()
+    assert "module 'math' has no attribute 'sqr'. Did you mean: 'sqrt'?" in observation
