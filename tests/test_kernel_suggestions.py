@@ -98,3 +98,28 @@ def test_an_attribute_differing_in_case_is_suggested(executor):
 def test_a_misspelled_module_attribute_is_suggested(executor):
     observation = executor.run("import math\nmath.sqr(4)").observation()
     assert "module 'math' has no attribute 'sqr'. Did you mean: 'sqrt'?" in observation
+
+
+def test_a_groupby_column_not_found_lists_the_columns(executor):
+    code = FRAME + "data.groupby('Sex')['Close Price'].mean()"
+    error_line = last_lines(executor.run(code).observation())[0]
+    assert error_line == (
+        "KeyError: 'Column not found: Close Price'. Columns of data: 'Sex', 'Diameter', "
+        "'Whole weight', 'Rings'"
+    )
+
+
+def test_groupby_columns_not_found_get_a_suggestion(executor):
+    code = FRAME + "data.groupby('Sex')[['rings']].mean()"
+    observation = executor.run(code).observation()
+    assert "KeyError: \"Columns not found: 'rings'\". Did you mean: 'Rings'?" in observation
+
+
+def test_an_integer_key_points_to_iloc(executor):
+    code = FRAME + "top = data[data['Rings'] > 5]['Rings']\ntop[0]"
+    error_line, hint = last_lines(executor.run(code).observation())
+    assert error_line == "KeyError: 0"
+    assert hint == (
+        "Hint: the key 0 is not there. On a pandas Series or DataFrame, `[n]` looks up the "
+        "label n, not the n-th item: use `.iloc[n]` for that."
+    )

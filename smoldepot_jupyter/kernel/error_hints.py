@@ -50,6 +50,12 @@ _HINTS: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ),
     (
         "KeyError",
+        re.compile(r"^(?P<key>-?\d+)$"),
+        "the key {key} is not there. On a pandas Series or "
+        "DataFrame, `[n]` looks up the label n, not the n-th item: use `.iloc[n]` for that.",
+    ),
+    (
+        "KeyError",
         re.compile(r".*"),
         "that key is not in the dict or DataFrame used on the marked line: print its keys "
         "(`list(d)`, `df.columns`) and use a name that is there.",

@@ -21,6 +21,7 @@ _MAX_KEYS = 10_000  # containers with more keys than this are not searched
 _MAX_LISTED = 30  # with no close match, keys are listed only up to this many
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
+_NOT_FOUND = re.compile(r"Columns? not found: (.+)$")
 _MISSING = object()
 
 
@@ -96,9 +97,15 @@ def _key_note(message, tb, user_ns):
     containers = _containers_on_failing_line(tb, user_ns)
     if not containers:
         return ""
-    # pandas names several missing columns in one message: "['a', 'b'] not in index"
-    several = "not in index" in message or message.startswith("None of [")
-    wanted = _QUOTED.findall(message) if several else [message]
+    # pandas words some misses as a message: "['a', 'b'] not in index" (several columns),
+    # "Column not found: a" (groupby)
+    not_found = _NOT_FOUND.match(message)
+    if "not in index" in message or message.startswith("None of ["):
+        wanted = _QUOTED.findall(message)
+    elif not_found:
+        wanted = _QUOTED.findall(not_found.group(1)) or [not_found.group(1)]
+    else:
+        wanted = [message]
     for _, _, keys in containers:
         matches = [m for m in (closest(w, keys) for w in wanted) if m is not None]
         if matches:
