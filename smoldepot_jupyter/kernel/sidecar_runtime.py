@@ -302,9 +302,10 @@ def _pre_execute():
 
 
 def _custom_exceptions(shell, etype, value, tb, tb_offset=None):
-    """final_answer's signal ends the action quietly; a NameError, KeyError or AttributeError
-    is shown as usual with "Did you mean" added (IPython's tracebacks leave out Python's own
-    suggestions). IPython shows nothing itself for these exceptions: this handler does."""
+    """final_answer's signal ends the action quietly; a NameError, KeyError, AttributeError
+    or FileNotFoundError is shown as usual with "Did you mean" added (IPython's tracebacks
+    leave out Python's own suggestions). IPython shows nothing itself for these exceptions:
+    this handler does the showing."""
     if etype is FinalAnswerSignal:
         return None
     suggestions = sys.modules.get("__smoldepot_suggestions__")
@@ -439,7 +440,8 @@ def install(prefix, limit, workdir=None):
         sys.addaudithook(_audit)
         _state["tracking"] = True
     shell.set_custom_exc(
-        (FinalAnswerSignal, NameError, KeyError, AttributeError), _custom_exceptions
+        (FinalAnswerSignal, NameError, KeyError, AttributeError, FileNotFoundError),
+        _custom_exceptions,
     )
     shell.user_ns["final_answer"] = final_answer
     shell.user_ns["ToolError"] = ToolError

@@ -1,12 +1,13 @@
-"""Code that runs inside the sidecar kernel: "Did you mean" for names, keys and attributes.
+"""Code that runs inside the sidecar kernel: "Did you mean" for names, keys, attributes, files.
 
 IPython's tracebacks leave out Python's own suggestions, and a small model that reads
 ``KeyError: 'diameter'`` next to a column named ``Diameter`` tends to conclude the column is
-missing and give up. `add_suggestion` rewrites the message of a NameError, KeyError or
-AttributeError before it is shown, naming the closest existing name (differences of case,
-spaces and underscores first); for a key with no close match it lists the keys, when the
-failing line uses one small dict or DataFrame. Like the runtime it imports nothing from
-smoldepot_jupyter; the host sends it as the module ``__smoldepot_suggestions__``.
+missing and give up. `add_suggestion` rewrites the message of a NameError, KeyError,
+AttributeError or FileNotFoundError before it is shown, naming the closest existing name
+(differences of case, spaces and underscores first); with no close match it lists the keys
+of the one small dict or DataFrame the failing line uses, or the few files in the folder.
+Like the runtime it imports nothing from smoldepot_jupyter; the host sends it as the module
+``__smoldepot_suggestions__``.
 """
 
 import builtins
@@ -45,9 +46,9 @@ def closest(name, candidates):
     return lowered[found[0]] if found else None
 
 
-class _KeyWithNote(str):
-    """The missing key, still equal to itself; its repr, which is a KeyError's message,
-    carries the suggestion."""
+class _WithNote(str):
+    """The missing key or file name, still equal to itself, whose repr carries the suggestion
+    (a KeyError's message is its key's repr; an OSError's names the file with its repr)."""
 
     note = ""
 
@@ -123,9 +124,29 @@ def _attribute_candidates(obj, name):
     return [n for n in names if isinstance(n, str) and (name.startswith("_") or n[:1] != "_")]
 
 
+def _file_note(filename):
+    import os
+
+    folder = os.path.dirname(filename) or "."
+    try:
+        entries = sorted(os.listdir(folder))
+    except OSError:
+        return ""
+    if not os.path.basename(filename).startswith("."):
+        entries = [e for e in entries if not e.startswith(".")]
+    match = closest(os.path.basename(filename), entries)
+    if match:
+        return f". Did you mean: {os.path.join(os.path.dirname(filename), match)!r}?"
+    if 0 < len(entries) <= _MAX_LISTED:
+        where = "the working directory" if folder == "." else repr(folder)
+        return f". Files in {where}: " + ", ".join(repr(e) for e in entries)
+    return ""
+
+
 def add_suggestion(etype, value, tb, user_ns):
-    """Add a suggestion to the message of `value` (NameError, KeyError, AttributeError), in
-    place; any other exception, or one that already suggests something, is left as it is."""
+    """Add a suggestion to the message of `value` (NameError, KeyError, AttributeError,
+    FileNotFoundError), in place; any other exception, or one that already suggests
+    something, is left as it is."""
     try:
         if not value.args or "Did you mean" in str(value):
             return
@@ -139,9 +160,15 @@ def add_suggestion(etype, value, tb, user_ns):
             if isinstance(key, str):
                 note = _key_note(key, tb, user_ns)
                 if note:
-                    marked = _KeyWithNote(key)
+                    marked = _WithNote(key)
                     marked.note = note
                     value.args = (marked,)
+        elif issubclass(etype, FileNotFoundError) and isinstance(value.filename, str):
+            note = _file_note(value.filename)
+            if note:
+                marked = _WithNote(value.filename)
+                marked.note = note
+                value.filename = marked
         elif issubclass(etype, AttributeError) and isinstance(getattr(value, "name", None), str):
             obj = getattr(value, "obj", None)  # None when the raiser did not set it
             if obj is not None:
