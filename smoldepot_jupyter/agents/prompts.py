@@ -33,7 +33,9 @@ last line, comes back to you as the "Observation" of the step. Print what you ne
 keep it short (e.g. `df.head()`, `len(items)`), since long output is cut.
 
 When you know the answer, call `final_answer(answer)` in a code block. It ends the task; nothing \
-after it runs. Give the answer in the form the task asks for (a number, a short string, a list...).
+after it runs. Give the answer in the form the task asks for: when the task shows an answer \
+format or template, pass that template filled in with your values, as one string; otherwise a \
+number, a short string, a list...
 
 Rules:
 - Always write a Thought and exactly one ```python block, then stop and wait for the Observation.
