@@ -17,7 +17,7 @@ def last_lines(observation: str, n: int = 2) -> list[str]:
 
 
 def test_a_column_differing_in_case_is_suggested(executor):
-    execution = executor.run(FRAME + "data['diameter'].corr(data['rings'])")
+    execution = executor.run(FRAME + "data['diameter'].mean()")
     error_line, hint = last_lines(execution.observation())
     assert error_line == "KeyError: 'diameter'. Did you mean: 'Diameter'?"
     assert hint.startswith("Hint: keys and column names must match exactly")
@@ -148,3 +148,11 @@ def test_a_missing_folder_leaves_the_error_as_it_is(executor, tmp_path):
     missing = str(tmp_path / "no_such_folder" / "data.csv")
     error_line = last_lines(executor.run(f"open({missing!r})").observation())[-1]
     assert error_line == f"FileNotFoundError: [Errno 2] No such file or directory: {missing!r}"
+
+
+def test_other_slips_on_the_failing_line_are_named_at_once(executor):
+    code = FRAME + "r = data['diameter'].corr(data['rings'])"
+    error_line = last_lines(executor.run(code).observation())[0]
+    assert error_line == (
+        "KeyError: 'diameter'. Did you mean: 'Diameter'? And 'Rings' for 'rings' on the same line?"
+    )

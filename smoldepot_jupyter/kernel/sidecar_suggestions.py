@@ -22,6 +22,7 @@ _MAX_KEYS = 10_000  # containers with more keys than this are not searched
 _MAX_LISTED = 30  # with no close match, keys are listed only up to this many
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
+_STRING = re.compile(r"""(['"])((?:(?!\1)[^\\\n]|\\.)*)\1""")
 _NOT_FOUND = re.compile(r"Columns? not found: (.+)$")
 _MISSING = object()
 
@@ -72,17 +73,21 @@ def _keys_of(value):
     return (kind, strings) if strings else None
 
 
-def _containers_on_failing_line(tb, user_ns):
-    """(name, kind, keys) for each searchable container named on the last line of user code
-    in the traceback (the action's own code, or a function it defined)."""
+def _failing_line(tb, user_ns):
+    """The frame and source text of the last line of user code in the traceback (the action's
+    own code, or a function it defined), or (None, "")."""
     frame = lineno = None
     while tb is not None:
         if tb.tb_frame.f_globals is user_ns:
             frame, lineno = tb.tb_frame, tb.tb_lineno
         tb = tb.tb_next
     if frame is None:
-        return []
-    line = linecache.getline(frame.f_code.co_filename, lineno)
+        return None, ""
+    return frame, linecache.getline(frame.f_code.co_filename, lineno)
+
+
+def _containers_on(frame, line):
+    """(name, kind, keys) for each searchable container named on `line`."""
     found = []
     for name in dict.fromkeys(_IDENTIFIER.findall(line)):
         value = frame.f_locals.get(name, _MISSING)
@@ -94,8 +99,21 @@ def _containers_on_failing_line(tb, user_ns):
     return found
 
 
+def _same_line_slips(line, keys, skip):
+    """Other string literals on `line` that differ from one of `keys` only in case, spaces or
+    underscores: pandas stops at the first missing column, so name the rest at once."""
+    by_folded = {_folded(k): k for k in keys}
+    slips = []
+    for _, literal in _STRING.findall(line):
+        right = by_folded.get(_folded(literal))
+        if right is not None and literal not in keys and literal not in skip:
+            slips.append(f"{right!r} for {literal!r}")
+    return list(dict.fromkeys(slips))
+
+
 def _key_note(message, tb, user_ns):
-    containers = _containers_on_failing_line(tb, user_ns)
+    frame, line = _failing_line(tb, user_ns)
+    containers = _containers_on(frame, line) if frame is not None else []
     if not containers:
         return ""
     # pandas words some misses as a message: "['a', 'b'] not in index" (several columns),
@@ -110,7 +128,11 @@ def _key_note(message, tb, user_ns):
     for _, _, keys in containers:
         matches = [m for m in (closest(w, keys) for w in wanted) if m is not None]
         if matches:
-            return ". Did you mean: " + ", ".join(repr(m) for m in dict.fromkeys(matches)) + "?"
+            note = ". Did you mean: " + ", ".join(repr(m) for m in dict.fromkeys(matches)) + "?"
+            slips = _same_line_slips(line, keys, skip=wanted)
+            if slips:
+                note += " And " + ", ".join(slips) + " on the same line?"
+            return note
     if len(containers) == 1 and len(containers[0][2]) <= _MAX_LISTED:
         name, kind, keys = containers[0]
         return f". {kind} of {name}: " + ", ".join(repr(k) for k in keys)
