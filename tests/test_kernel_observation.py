@@ -202,3 +202,17 @@ def test_other_errors_get_no_hint(executor):
     observation = executor.run("1 / 0").observation()
     assert "Hint:" not in observation
     assert observation.rstrip().endswith("ZeroDivisionError: division by zero")
+
+
+def test_a_warning_repeated_by_a_later_action_is_shown_once(executor):
+    code = "import warnings\nwarnings.warn('the old way goes away', FutureWarning)\nprint('ran')"
+    first = executor.run(code).observation()
+    again = executor.run(code).observation()
+    assert "FutureWarning: the old way goes away" in first
+    assert again == "ran"
+
+
+def test_a_warning_with_another_text_is_still_shown(executor):
+    executor.run("import warnings\nwarnings.warn('first text', UserWarning)")
+    observation = executor.run("warnings.warn('second text', UserWarning)").observation()
+    assert "UserWarning: second text" in observation

@@ -315,6 +315,23 @@ def _custom_exceptions(shell, etype, value, tb, tb_offset=None):
     return None
 
 
+def _each_warning_once(show):
+    """Wrap warnings.showwarning so that each warning text is shown once per sidecar: the
+    filters still decide what is shown, but a deprecation repeated by every later action is
+    noise that small models take for an error to fix."""
+    seen = set()
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        key = (category, str(message))
+        if key in seen:
+            return
+        seen.add(key)
+        show(message, category, filename, lineno, file, line)
+
+    showwarning._smoldepot_once = True
+    return showwarning
+
+
 def _exit_action(code=None):
     """End this action, as sys.exit() does; the kernel and its variables stay."""
     raise SystemExit(code)
@@ -449,3 +466,5 @@ def install(prefix, limit, workdir=None):
     shell.user_ns["exit"] = shell.user_ns["quit"] = _exit_action
     shell.ask_exit = _exit_action
     warnings.filterwarnings("ignore", message="To exit: use")
+    if not getattr(warnings.showwarning, "_smoldepot_once", False):
+        warnings.showwarning = _each_warning_once(warnings.showwarning)
