@@ -76,7 +76,8 @@ Thought and then a JSON block, exactly like this:
 ```
 (a list of such objects calls several tools at once). The results come back as the \
 "Observation" of the step. When you know the answer, call the tool `final_answer` with \
-`{"answer": ...}`; that ends the task.
+`{"answer": ...}`; that ends the task. Give the answer in the form the task asks for: when the \
+task shows an answer format or template, the answer is that template filled in, as one string.
 
 Rules:
 - Only call the tools listed below, with the arguments they take.
