@@ -51,8 +51,8 @@ _HINTS: tuple[tuple[str, re.Pattern[str], str], ...] = (
     (
         "KeyError",
         re.compile(r"^(?P<key>-?\d+)$"),
-        "the key {key} is not there. On a pandas Series or "
-        "DataFrame, `[n]` looks up the label n, not the n-th item: use `.iloc[n]` for that.",
+        "the key {key} is not there. On a pandas Series or DataFrame, `[n]` looks up the "
+        "label n, not the n-th item: use `.iloc[n]` for that.",
     ),
     (
         "KeyError",
