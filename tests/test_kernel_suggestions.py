@@ -1,4 +1,4 @@
-""" "Did you mean": the sidecar names the key, column or attribute an action most likely meant."""
+"""Did-you-mean: the sidecar names the key, column, attribute or file an action meant."""
 
 from __future__ import annotations
 
