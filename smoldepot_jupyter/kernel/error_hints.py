@@ -37,6 +37,7 @@ _HINTS: tuple[tuple[str, re.Pattern[str], str], ...] = (
         "{module} has no {name}: do not guess where a name lives; drop the import, or write "
         "{name} yourself.",
     ),
+    # The next two match the notes the sidecar adds to a KeyError (sidecar_suggestions.py).
     (
         "KeyError",
         re.compile(r"Did you mean: "),

@@ -21,6 +21,7 @@ import time
 import weakref
 from collections.abc import Collection, Iterable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import zmq
@@ -224,17 +225,11 @@ class KernelExecutor:
         self._setup()
 
     def _setup(self) -> None:
-        source = Path(sidecar_runtime.__file__).read_text(encoding="utf-8")
-        suggestions = Path(sidecar_suggestions.__file__).read_text(encoding="utf-8")
         code = (
             "import sys as _sd_sys, types as _sd_types\n"
-            "_sd_module = _sd_types.ModuleType('__smoldepot_suggestions__')\n"
-            f"exec(compile({suggestions!r}, '<smoldepot>', 'exec'), _sd_module.__dict__)\n"
-            "_sd_sys.modules['__smoldepot_suggestions__'] = _sd_module\n"
-            "_sd_module = _sd_types.ModuleType('__smoldepot__')\n"
-            f"exec(compile({source!r}, '<smoldepot>', 'exec'), _sd_module.__dict__)\n"
-            "_sd_sys.modules['__smoldepot__'] = _sd_module\n"
-            "__smoldepot__ = _sd_module\n"
+            + _module_code("__smoldepot_suggestions__", sidecar_suggestions)
+            + _module_code("__smoldepot__", sidecar_runtime)
+            + "__smoldepot__ = _sd_module\n"
             f"_sd_module.install({self._bridge.prefix!r}, {int(self.max_output_bytes)}, "
             f"{self._workdir!r})\n"
             "del _sd_sys, _sd_types, _sd_module\n"
@@ -500,3 +495,14 @@ class KernelExecutor:
             )
         except KernelStartError as exc:
             execution.notes.append(f"[The Python kernel {what}{how} and could not restart: {exc}]")
+
+
+def _module_code(name: str, module: ModuleType) -> str:
+    """Sidecar code that runs `module`'s source as the module `name` (bound to `_sd_module`),
+    importing nothing from smoldepot_jupyter there."""
+    source = Path(module.__file__).read_text(encoding="utf-8")
+    return (
+        f"_sd_module = _sd_types.ModuleType({name!r})\n"
+        f"exec(compile({source!r}, '<smoldepot>', 'exec'), _sd_module.__dict__)\n"
+        f"_sd_sys.modules[{name!r}] = _sd_module\n"
+    )

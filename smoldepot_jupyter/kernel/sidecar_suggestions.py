@@ -51,10 +51,18 @@ class _WithNote(str):
     """The missing key or file name, still equal to itself, whose repr carries the suggestion
     (a KeyError's message is its key's repr; an OSError's names the file with its repr)."""
 
-    note = ""
+    def __new__(cls, text, note):
+        marked = super().__new__(cls, text)
+        marked.note = note
+        return marked
 
     def __repr__(self):
         return str.__repr__(self) + self.note
+
+
+def _suggest_in_message(value, match):
+    """Append Python's own "Did you mean" wording to the message of `value`."""
+    value.args = (f"{value.args[0]}. Did you mean: {match!r}?", *value.args[1:])
 
 
 def _keys_of(value):
@@ -176,26 +184,22 @@ def add_suggestion(etype, value, tb, user_ns):
             names = [n for n in user_ns if not n.startswith("_")] + dir(builtins)
             match = closest(value.name, names)
             if match:
-                value.args = (f"{value.args[0]}. Did you mean: {match!r}?", *value.args[1:])
+                _suggest_in_message(value, match)
         elif issubclass(etype, KeyError) and len(value.args) == 1:
             key = value.args[0]
             if isinstance(key, str):
                 note = _key_note(key, tb, user_ns)
                 if note:
-                    marked = _WithNote(key)
-                    marked.note = note
-                    value.args = (marked,)
+                    value.args = (_WithNote(key, note),)
         elif issubclass(etype, FileNotFoundError) and isinstance(value.filename, str):
             note = _file_note(value.filename)
             if note:
-                marked = _WithNote(value.filename)
-                marked.note = note
-                value.filename = marked
+                value.filename = _WithNote(value.filename, note)
         elif issubclass(etype, AttributeError) and isinstance(getattr(value, "name", None), str):
             obj = getattr(value, "obj", None)  # None when the raiser did not set it
             if obj is not None:
                 match = closest(value.name, _attribute_candidates(obj, value.name))
                 if match:
-                    value.args = (f"{value.args[0]}. Did you mean: {match!r}?", *value.args[1:])
+                    _suggest_in_message(value, match)
     except Exception:  # a suggestion must never hide the error it decorates
         return
