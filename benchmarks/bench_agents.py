@@ -196,6 +196,7 @@ def run_task(
     records: Path,
     step_timeout: float,
     max_tokens: int,
+    format_answer: bool = False,
 ) -> Outcome:
     """Run `agent` on `job`. Raises KeyboardInterrupt when the run was interrupted (so the
     task is not recorded as done); any other failure is an Outcome in state "error"."""
@@ -213,6 +214,7 @@ def run_task(
                 records,
                 step_timeout,
                 max_tokens,
+                format_answer,
             )
         elif agent == "smolagents-code":
             client = CountingClient(smolagents_client(), counter)
@@ -250,6 +252,7 @@ def _run_ours(
     records: Path,
     step_timeout: float,
     max_tokens: int,
+    format_answer: bool = False,
 ) -> Outcome:
     counting = CountingModel(model, counter)
     tracker = _StepTracker(log)
@@ -270,6 +273,7 @@ def _run_ours(
                 record_dir=records / agent_name,
                 max_tokens=max_tokens,
                 step_timeout=step_timeout,
+                format_answer=format_answer,
             )
         else:
             agent = ToolCallingAgent(
@@ -279,6 +283,7 @@ def _run_ours(
                 step_callbacks=[tracker],
                 record_dir=records / agent_name,
                 max_tokens=max_tokens,
+                format_answer=format_answer,
             )
         started = time.perf_counter()
         try:

@@ -210,6 +210,8 @@ class RunConfig:
     step_timeout: float = 30.0
     max_tokens: int = 2048
     temperature: float = 0.0
+    #: Our agents' answer-form call (`format_answer=True`); smolagents has no such option.
+    format_answer: bool = False
 
 
 def select_tasks(
@@ -302,6 +304,7 @@ def run(
                         records=out / "records",
                         step_timeout=config.step_timeout,
                         max_tokens=config.max_tokens,
+                        format_answer=config.format_answer,
                     )
                 except KeyboardInterrupt:
                     interrupted = True
@@ -352,6 +355,7 @@ def _summary_meta(config: RunConfig, suites: Sequence[Suite]) -> dict[str, Any]:
         "temperature": config.temperature,
         "max_tokens": config.max_tokens,
         "step_timeout": config.step_timeout,
+        "format_answer": config.format_answer,
         "imports_not_installed": missing_imports() if any(map(needs_data_imports, suites)) else [],
     }
 
@@ -466,6 +470,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--temperature", type=float, default=0.0, help="sampling temperature, every agent"
     )
+    parser.add_argument(
+        "--format-answer",
+        action="store_true",
+        help="our agents rewrite a text or number answer in the form the task asks for "
+        "(one more model call; format_answer=True)",
+    )
     return parser
 
 
@@ -491,6 +501,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         step_timeout=args.step_timeout,
         max_tokens=args.max_tokens,
         temperature=args.temperature,
+        format_answer=args.format_answer,
     )
     if "smolagents-code" in agents:
         try:

@@ -24,6 +24,7 @@ from .usage import TokenUsage
 __all__ = [
     "RUN_STATES",
     "ActionParsed",
+    "AnswerFormatted",
     "ConsolePrinter",
     "ErrorEvent",
     "Event",
@@ -195,6 +196,21 @@ class FinalAnswer(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class AnswerFormatted(Event):
+    """The answer-form call (``format_answer=True``) ran: `reply` is what the model wrote,
+    `output` the answer kept (`reply` cleaned, or `original` when the rewrite was refused)."""
+
+    kind: ClassVar[str] = "answer_formatted"
+    _decoded: ClassVar[tuple[str, ...]] = ("original", "output")
+
+    original: Any
+    reply: str
+    output: Any
+    accepted: bool
+    token_usage: TokenUsage = field(default_factory=TokenUsage)
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunFinished(Event):
     """The run ended: `state` is one of `RUN_STATES`; `error` says why when it is "error"."""
 
@@ -234,6 +250,7 @@ _EVENT_TYPES: dict[str, type[Event]] = {
         ToolCallFinished,
         StepFinished,
         PlanningFinished,
+        AnswerFormatted,
         FinalAnswer,
         RunFinished,
         ErrorEvent,

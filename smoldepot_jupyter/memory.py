@@ -288,18 +288,30 @@ class FinalAnswerStep:
 
     output: Any
     timing: Timing = field(default_factory=_now)
+    #: The answer as the run gave it, when the answer-form call rewrote it (else None).
+    rewritten_from: Any = None
+    #: Tokens of the answer-form call (``format_answer=True``); zero without it.
+    token_usage: TokenUsage = field(default_factory=TokenUsage)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "type": self.type,
             "output": to_jsonable(self.output),
             "timing": self.timing.to_dict(),
         }
+        if self.rewritten_from is not None:
+            data["rewritten_from"] = to_jsonable(self.rewritten_from)
+        if self.token_usage.total_tokens:
+            data["token_usage"] = self.token_usage.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FinalAnswerStep:
         return cls(
-            output=from_jsonable(data.get("output")), timing=_timing_from(data.get("timing"))
+            output=from_jsonable(data.get("output")),
+            timing=_timing_from(data.get("timing")),
+            rewritten_from=from_jsonable(data.get("rewritten_from")),
+            token_usage=TokenUsage.from_dict(data.get("token_usage")),
         )
 
     def to_messages(self, images: bool = False) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..events import (
+    AnswerFormatted,
     ErrorEvent,
     Event,
     EventBus,
@@ -36,7 +37,13 @@ from ..models import Model, ModelError, ModelResponse, resolve_model
 from ..records import DEFAULT_DIRECTORY, RunRecorder
 from ..tools import FinalAnswerTool, FunctionTool, Tool, as_tool, final_answer
 from ..usage import Timing, TokenUsage
-from .prompts import final_answer_rejected, planning_request
+from .answer_form import accepted_rewrite, can_rewrite
+from .prompts import (
+    ANSWER_FORM_SYSTEM,
+    answer_form_request,
+    final_answer_rejected,
+    planning_request,
+)
 from .result import RunResult
 
 __all__ = ["FinalAnswerCheck", "MultiStepAgent", "StepCallback"]
@@ -48,13 +55,22 @@ StepCallback = Callable[..., None]
 
 _INTERRUPTED_ANSWERING = "KeyboardInterrupt: interrupted while the model was answering"
 
+#: The answer-form call writes a short answer: a filled-in template, not a solution.
+_ANSWER_FORM_MAX_TOKENS = 512
+
 #: Failures of the world (model, kernel, transfer), reported as a run in state "error".
 _OPERATIONAL_ERRORS = (ModelError, KernelStartError, TransferError)
 
 
 class MultiStepAgent:
     """The loop: memory, events, planning, final-answer checks, the max-steps fallback,
-    interrupts and streaming. Subclasses define how one action step is taken."""
+    interrupts and streaming. Subclasses define how one action step is taken.
+
+    `format_answer` adds one model call after a text or number answer: given only the task and
+    the answer, the model writes the answer in the form the task asks for (a template filled
+    in, a rounding). The rewrite is kept only if it has no number the answer did not have;
+    `FinalAnswerStep.rewritten_from` keeps the answer as given.
+    """
 
     uses_code: ClassVar[bool] = True
 
@@ -75,6 +91,7 @@ class MultiStepAgent:
         record_dir: str | Path | None = DEFAULT_DIRECTORY,
         max_tokens: int = 2048,
         max_observation_chars: int = 10_000,
+        format_answer: bool = False,
     ) -> None:
         if max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, not {max_steps}")
@@ -90,6 +107,7 @@ class MultiStepAgent:
         self.description = description
         self.max_tokens = max_tokens
         self.max_observation_chars = max_observation_chars
+        self.format_answer = format_answer
         self.managed_agents = {self._managed_name(a): a for a in managed_agents}
         self.tools: dict[str, Tool] = {}
         for item in [*tools, *(_managed_agent_tool(a) for a in managed_agents)]:
@@ -226,12 +244,17 @@ class MultiStepAgent:
             tools=[t.name for t in self.prompt_tools],
         )
         state, output, error, unexpected = "error", None, None, None
+        answer_step = FinalAnswerStep(output=None)
         try:
             task_text, names = self._give_args(task, additional_args)
             if context:
                 task_text = f"{context}\n\nThe task now:\n{task_text}"
             self.memory.steps.append(TaskStep(task=task_text, additional_args_names=names))
             state, output = self._loop(max_steps)
+            answer_step = FinalAnswerStep(output=output)
+            if self.format_answer and can_rewrite(output):
+                self._answer_in_task_form(task, answer_step)
+                output = answer_step.output
         except KeyboardInterrupt:
             state = "interrupted"
         except _OPERATIONAL_ERRORS as exc:
@@ -245,7 +268,8 @@ class MultiStepAgent:
             self._current_step = None
             timing.end = time.time()
             if state in ("success", "max_steps"):
-                self.memory.steps.append(FinalAnswerStep(output=output))
+                answer_step.timing.end = time.time()
+                self.memory.steps.append(answer_step)
                 self._emit(FinalAnswer, output=output)
             steps = self.memory.steps[first:]
             usage = _total_usage(steps)
@@ -285,6 +309,44 @@ class MultiStepAgent:
             self._check_interrupt()
         self._current_step = max_steps + 1
         return "max_steps", self._best_answer(max_steps + 1)
+
+    def _answer_in_task_form(self, task: str, answer_step: FinalAnswerStep) -> None:
+        """The answer-form call: rewrite `answer_step.output` in the form `task` asks for.
+
+        A failed or interrupted call, or a refused rewrite, leaves the answer as it was: the run
+        has its answer already, and this call must never lose it.
+        """
+        answer = answer_step.output
+        messages = [
+            {"role": "system", "content": ANSWER_FORM_SYSTEM},
+            {"role": "user", "content": answer_form_request(task, str(answer))},
+        ]
+        try:
+            response = self.model.generate(
+                messages,
+                max_tokens=min(self.max_tokens, _ANSWER_FORM_MAX_TOKENS),
+                stop_when=lambda _text: self._interrupted.is_set(),
+            )
+        except (ModelError, KeyboardInterrupt) as exc:
+            reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
+            self._emit(
+                ErrorEvent,
+                step=self._current_step,
+                message=f"the answer-form call failed ({reason}); the answer is kept as given",
+            )
+            return
+        rewrite = None if self._interrupted.is_set() else accepted_rewrite(answer, response.text)
+        answer_step.token_usage = response.usage
+        if rewrite is not None:
+            answer_step.output, answer_step.rewritten_from = rewrite, answer
+        self._emit(
+            AnswerFormatted,
+            original=answer,
+            reply=response.text,
+            output=answer_step.output,
+            accepted=rewrite is not None,
+            token_usage=response.usage,
+        )
 
     def _check_interrupt(self) -> None:
         if self._interrupted.is_set():
@@ -434,7 +496,7 @@ class MultiStepAgent:
 def _total_usage(steps: Iterable[MemoryStep]) -> TokenUsage:
     total = TokenUsage()
     for step in steps:
-        if isinstance(step, ActionStep | PlanningStep):
+        if isinstance(step, ActionStep | PlanningStep | FinalAnswerStep):
             total = total + step.token_usage
     return total
 

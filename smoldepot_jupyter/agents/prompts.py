@@ -12,8 +12,10 @@ from collections.abc import Collection, Sequence
 from ..tools import Tool
 
 __all__ = [
+    "ANSWER_FORM_SYSTEM",
     "CODE_FOLLOW_UP",
     "NO_PROGRESS_REQUEST",
+    "answer_form_request",
     "best_answer_request",
     "code_system_prompt",
     "final_answer_rejected",
@@ -175,4 +177,22 @@ def final_answer_rejected(reason: str) -> str:
     return (
         f"Your final answer was not accepted: {reason}\n"
         "Fix what the check points at, then call final_answer again."
+    )
+
+
+ANSWER_FORM_SYSTEM = (
+    "You rewrite an answer in the form a task asks for. Reply with the rewritten answer only."
+)
+"""System prompt of the answer-form call (`format_answer=True`): a short, fresh context of task
+and answer only, where a small model follows the task's wording far better than at the end of
+a long run (BENCHMARKS.md, "Changes made")."""
+
+
+def answer_form_request(task: str, answer: str) -> str:
+    """The user message of the answer-form call: the task, the answer found, what to do."""
+    return (
+        f"Task:\n{task}\n\nAnswer found: {answer}\n\n"
+        "Rewrite the answer found in the form the task asks for. If the task gives an answer "
+        "format, copy that format exactly, with all its symbols, and replace each placeholder "
+        "in it with its value, rounded as the task says."
     )

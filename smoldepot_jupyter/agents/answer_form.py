@@ -1,0 +1,82 @@
+"""Accepting an answer rewritten into the task's form: the form may change, the numbers not.
+
+With ``format_answer=True`` the agent asks the model once more, in a short fresh context of the
+task and the answer only, to write the answer in the form the task asks for (a template to fill
+in, a rounding). There a small model sometimes solves the task anew, or fills a template's other
+slots with numbers of its own. `accepted_rewrite` therefore keeps a rewrite only if each number
+in it is one of the answer's numbers or that number rounded: the rewrite can change the form and
+the rounding, never the substance.
+"""
+
+from __future__ import annotations
+
+import numbers
+import re
+from typing import Any
+
+__all__ = ["MAX_REWRITE_CHARS", "accepted_rewrite", "can_rewrite", "keeps_numbers"]
+
+#: A number standing on its own: not part of a name such as ``q1`` or ``x2.y``.
+_NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?(?!\w)")
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+_FENCE = re.compile(r"^```[\w-]*\n(.*?)\n?```$", re.DOTALL)
+
+#: Longer replies are explanations or new solutions, not an answer written in another form.
+MAX_REWRITE_CHARS = 1000
+
+
+def can_rewrite(answer: Any) -> bool:
+    """Whether `answer` is text or a real number, the answers the rewrite applies to (a table,
+    a figure or a list stays the object it is)."""
+    if isinstance(answer, bool):
+        return False
+    return isinstance(answer, str | numbers.Real)
+
+
+def _numbers(text: str) -> list[tuple[float, int | None]]:
+    """Each number in `text` with its count of decimals (None when written with an exponent)."""
+    found = []
+    for token in _NUMBER.findall(_THOUSANDS.sub("", text)):
+        try:
+            value = float(token)
+        except ValueError:
+            continue
+        exponent = "e" in token.lower()
+        decimals = None if exponent else len(token.split(".")[1]) if "." in token else 0
+        found.append((value, decimals))
+    return found
+
+
+def keeps_numbers(answer: str, rewrite: str) -> bool:
+    """Whether every number in `rewrite` is a number of `answer`, exactly or rounded to the
+    decimals the rewrite writes it with."""
+    given = [value for value, _ in _numbers(answer)]
+    for value, decimals in _numbers(rewrite):
+        if not any(_same_or_rounded(original, value, decimals) for original in given):
+            return False
+    return True
+
+
+def _same_or_rounded(original: float, value: float, decimals: int | None) -> bool:
+    if original == value:
+        return True
+    if decimals is None:
+        return False
+    return abs(round(original, decimals) - value) <= 1e-9 * max(1.0, abs(value))
+
+
+def accepted_rewrite(answer: Any, reply: str) -> str | None:
+    """The model's `reply` as the new answer, or None to keep `answer`: None when the reply is
+    empty, too long, the same text, or has a number `answer` does not have."""
+    text = reply.strip()
+    fenced = _FENCE.match(text)
+    if fenced:
+        text = fenced.group(1).strip()
+    if len(text) > 2 and text[0] == text[-1] == "`":
+        text = text[1:-1].strip()
+    original = str(answer)
+    if not text or len(text) > MAX_REWRITE_CHARS or text == original.strip():
+        return None
+    if not keeps_numbers(original, text):
+        return None
+    return text
