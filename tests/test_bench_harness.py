@@ -21,6 +21,7 @@ from benchmarks.run_suite import (
     run,
     select_tasks,
 )
+from smoldepot_jupyter.agents.prompts import ANSWER_FORM_SYSTEM
 from smoldepot_jupyter.models import ScriptedModel
 
 ENV_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench" / "m3tooleval-env"
@@ -387,3 +388,21 @@ def test_prompt_tokens_per_solved_task_count_the_failed_tasks_too():
     assert "| ours-code / smolagents-code | 2 | 50.0% vs 100.0% | 0.50× |" in summary
     assert summary.count("0.40×") == 1
     assert "- tasks run, per session: one task in 3" in summary
+
+
+def test_format_answer_gives_our_agents_the_answer_form_call(suites):
+    def model(messages):
+        if messages[0]["content"] == ANSWER_FORM_SYSTEM:
+            return "850"  # the task asks for a bare number; the answer was "$850"
+        return _reply(OURS_JSON, messages)
+
+    rows = run(
+        _config(suites, ["ours-json"], format_answer=True),
+        make_ours_model=lambda: ScriptedModel(model),
+        token_count=_count,
+        progress=None,
+    )
+    travel = rows[1]
+    assert travel["answer"] == "850" and travel["verdicts"]["reference"] is True
+    meta = json.loads((suites["out"] / "run.json").read_text())
+    assert meta["format_answer"] is True
