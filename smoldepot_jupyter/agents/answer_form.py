@@ -12,9 +12,23 @@ from __future__ import annotations
 
 import numbers
 import re
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["MAX_REWRITE_CHARS", "accepted_rewrite", "can_rewrite", "keeps_numbers"]
+from ..models import Model, ModelResponse
+from .prompts import ANSWER_FORM_SYSTEM, answer_form_request
+
+__all__ = [
+    "ANSWER_FORM_MAX_TOKENS",
+    "MAX_REWRITE_CHARS",
+    "accepted_rewrite",
+    "ask_for_task_form",
+    "can_rewrite",
+    "keeps_numbers",
+]
+
+#: The answer-form call writes a short answer: a filled-in template, not a solution.
+ANSWER_FORM_MAX_TOKENS = 512
 
 #: A number standing on its own: not part of a name such as ``q1`` or ``x2.y``.
 _NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?(?!\w)")
@@ -80,3 +94,23 @@ def accepted_rewrite(answer: Any, reply: str) -> str | None:
     if not keeps_numbers(original, text):
         return None
     return text
+
+
+def ask_for_task_form(
+    model: Model,
+    task: str,
+    answer: Any,
+    *,
+    max_tokens: int,
+    stop_when: Callable[[str], bool] | None = None,
+) -> tuple[ModelResponse, str | None]:
+    """One call of `model` with only `task` and `answer`: its response, and the rewrite to use
+    (None: keep `answer`). Model errors propagate; the caller keeps the answer then."""
+    messages = [
+        {"role": "system", "content": ANSWER_FORM_SYSTEM},
+        {"role": "user", "content": answer_form_request(task, str(answer))},
+    ]
+    response = model.generate(
+        messages, max_tokens=min(max_tokens, ANSWER_FORM_MAX_TOKENS), stop_when=stop_when
+    )
+    return response, accepted_rewrite(answer, response.text)

@@ -35,16 +35,12 @@ from ..kernel import KernelStartError, TransferError
 from ..memory import ActionStep, AgentMemory, FinalAnswerStep, MemoryStep, PlanningStep, TaskStep
 from ..models import Model, ModelError, ModelResponse, resolve_model
 from ..records import DEFAULT_DIRECTORY, RunRecorder
-from ..tools import FinalAnswerTool, FunctionTool, Tool, as_tool, final_answer
+from ..tools import FinalAnswerTool, Tool, as_tool, final_answer
 from ..usage import Timing, TokenUsage
-from .answer_form import accepted_rewrite, can_rewrite
-from .prompts import (
-    ANSWER_FORM_SYSTEM,
-    answer_form_request,
-    final_answer_rejected,
-    planning_request,
-)
+from .answer_form import ask_for_task_form, can_rewrite
+from .prompts import final_answer_rejected, planning_request
 from .result import RunResult
+from .team import managed_agent_tool, managed_name
 
 __all__ = ["FinalAnswerCheck", "MultiStepAgent", "StepCallback"]
 
@@ -54,9 +50,6 @@ FinalAnswerCheck = Callable[[Any, AgentMemory], "bool | str | None"]
 StepCallback = Callable[..., None]
 
 _INTERRUPTED_ANSWERING = "KeyboardInterrupt: interrupted while the model was answering"
-
-#: The answer-form call writes a short answer: a filled-in template, not a solution.
-_ANSWER_FORM_MAX_TOKENS = 512
 
 #: Failures of the world (model, kernel, transfer), reported as a run in state "error".
 _OPERATIONAL_ERRORS = (ModelError, KernelStartError, TransferError)
@@ -108,9 +101,9 @@ class MultiStepAgent:
         self.max_tokens = max_tokens
         self.max_observation_chars = max_observation_chars
         self.format_answer = format_answer
-        self.managed_agents = {self._managed_name(a): a for a in managed_agents}
+        self.managed_agents = {managed_name(a): a for a in managed_agents}
         self.tools: dict[str, Tool] = {}
-        for item in [*tools, *(_managed_agent_tool(a) for a in managed_agents)]:
+        for item in [*tools, *(managed_agent_tool(a) for a in managed_agents)]:
             self._add_tool(item)
         self.events = EventBus(observers)
         self.recorder = RunRecorder(record_dir) if record_dir is not None else None
@@ -123,15 +116,6 @@ class MultiStepAgent:
         self._current_step: int | None = None
 
     # ----------------------------------------------------------------- set-up
-
-    @staticmethod
-    def _managed_name(agent: MultiStepAgent) -> str:
-        if not agent.name or not agent.description:
-            raise ValueError(
-                "a managed agent needs a name and a description, e.g. "
-                "CodeAgent(..., name='analyst', description='Answers questions about data')"
-            )
-        return agent.name
 
     def _add_tool(self, item: Any) -> None:
         tool = as_tool(item)
@@ -317,14 +301,12 @@ class MultiStepAgent:
         has its answer already, and this call must never lose it.
         """
         answer = answer_step.output
-        messages = [
-            {"role": "system", "content": ANSWER_FORM_SYSTEM},
-            {"role": "user", "content": answer_form_request(task, str(answer))},
-        ]
         try:
-            response = self.model.generate(
-                messages,
-                max_tokens=min(self.max_tokens, _ANSWER_FORM_MAX_TOKENS),
+            response, rewrite = ask_for_task_form(
+                self.model,
+                task,
+                answer,
+                max_tokens=self.max_tokens,
                 stop_when=lambda _text: self._interrupted.is_set(),
             )
         except (ModelError, KeyboardInterrupt) as exc:
@@ -335,16 +317,15 @@ class MultiStepAgent:
                 message=f"the answer-form call failed ({reason}); the answer is kept as given",
             )
             return
-        rewrite = None if self._interrupted.is_set() else accepted_rewrite(answer, response.text)
         answer_step.token_usage = response.usage
-        if rewrite is not None:
+        if rewrite is not None and not self._interrupted.is_set():
             answer_step.output, answer_step.rewritten_from = rewrite, answer
         self._emit(
             AnswerFormatted,
             original=answer,
             reply=response.text,
             output=answer_step.output,
-            accepted=rewrite is not None,
+            accepted=answer_step.rewritten_from is not None,
             token_usage=response.usage,
         )
 
@@ -517,29 +498,3 @@ def _takes_two(callback: Callable[..., Any]) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _managed_agent_tool(agent: MultiStepAgent) -> FunctionTool:
-    """A managed agent as a tool of its manager: give it a task, get its final answer."""
-    name = MultiStepAgent._managed_name(agent)
-
-    def delegate(task: str) -> Any:
-        result = agent.run(task)
-        assert isinstance(result, RunResult)
-        if result.state == "success":
-            return result.output  # the value itself: a number stays a number
-        if result.state == "max_steps":
-            return f"{result.output}\n(best answer after running out of steps; it may be wrong)"
-        return f"(the agent {name} stopped: {result.state}; {result.error or 'no answer'})"
-
-    delegate.__name__ = delegate.__qualname__ = name
-    return FunctionTool(
-        delegate,
-        name=name,
-        description=(
-            f"{agent.description.strip()} (a team member: give it a complete task in plain "
-            "words, with everything it needs; it answers with its final answer)"
-        ),
-        inputs={"task": {"type": "string", "description": "The task, stated in full."}},
-        output_type="any",
-    )
