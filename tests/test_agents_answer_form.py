@@ -116,6 +116,11 @@ def test_a_rewrite_the_same_as_the_answer_keeps_its_type(make_agent):
     assert agent.run("How many rows are left?").output == 871
 
 
+def test_words_in_the_task_template_may_be_used():
+    task = "What share of rows is valid? Answer format: @valid_share[share], rounded to 2 decimals."
+    assert accepted_rewrite(0.8731, "@valid_share[0.87]", task) == "@valid_share[0.87]"
+
+
 def test_the_record_keeps_the_rewrite_and_the_answer_as_given(make_agent):
     agent = make_agent(0.5746598, ["@correlation[0.57]"])
     result = agent.run(TASK)
@@ -174,8 +179,21 @@ def test_a_solution_written_out_instead_of_a_rewrite_is_refused():
     assert accepted_rewrite(3, reply) is None
 
 
+def test_a_reply_repeating_the_task_is_refused():
+    task = "Find the most common nucleotide in the DNA sequence and transcribe it to mRNA."
+    reply = f"Task: {task}\nAnswer found: AAA"
+    assert accepted_rewrite("AAA", reply, task) is None
+
+
+def test_a_reply_with_a_word_from_neither_task_nor_answer_is_refused():
+    task = "Is the data normal? Answer format: @is_normal[answer], answer is yes or no."
+    assert accepted_rewrite("It is not normal", "@is_normal[no]", task) == "@is_normal[no]"
+    assert accepted_rewrite("It is not normal", "@is_normal[maybe]", task) is None
+
+
 def test_a_fenced_reply_is_unwrapped():
-    assert accepted_rewrite(871, "```\n@count[871]\n```") == "@count[871]"
+    task = "How many rows are left? Answer format: @count[n]"
+    assert accepted_rewrite(871, "```\n@count[871]\n```", task) == "@count[871]"
 
 
 def test_an_empty_or_very_long_reply_is_refused():

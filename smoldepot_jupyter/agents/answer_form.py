@@ -25,6 +25,7 @@ __all__ = [
     "ask_for_task_form",
     "can_rewrite",
     "keeps_numbers",
+    "keeps_words",
 ]
 
 #: The answer-form call writes a short answer: a filled-in template, not a solution.
@@ -33,10 +34,14 @@ ANSWER_FORM_MAX_TOKENS = 512
 #: A number standing on its own: not part of a name such as ``q1`` or ``x2.y``.
 _NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?(?!\w)")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+_WORD = re.compile(r"[^\W\d_]+")
 _FENCE = re.compile(r"^```[\w-]*\n(.*?)\n?```$", re.DOTALL)
 
 #: Longer replies are explanations or new solutions, not an answer written in another form.
 MAX_REWRITE_CHARS = 1000
+
+#: A reply holding this many leading characters of the task repeats the task: not an answer.
+_ECHO_CHARS = 40
 
 
 def can_rewrite(answer: Any) -> bool:
@@ -79,9 +84,11 @@ def _same_or_rounded(original: float, value: float, decimals: int | None) -> boo
     return abs(round(original, decimals) - value) <= 1e-9 * max(1.0, abs(value))
 
 
-def accepted_rewrite(answer: Any, reply: str) -> str | None:
+def accepted_rewrite(answer: Any, reply: str, task: str = "") -> str | None:
     """The model's `reply` as the new answer, or None to keep `answer`: None when the reply is
-    empty, too long, the same text, or has a number `answer` does not have."""
+    empty, too long, the same text, repeats the start of `task`, has a number `answer` does not
+    have, or a word that is in neither `task` nor `answer` (the form comes from the task, the
+    content from the answer)."""
     text = reply.strip()
     fenced = _FENCE.match(text)
     if fenced:
@@ -93,7 +100,18 @@ def accepted_rewrite(answer: Any, reply: str) -> str | None:
         return None
     if not keeps_numbers(original, text):
         return None
+    opening = " ".join(task.split())[:_ECHO_CHARS]
+    if len(opening) == _ECHO_CHARS and opening in " ".join(text.split()):
+        return None
+    if not keeps_words(f"{task}\n{original}", text):
+        return None
     return text
+
+
+def keeps_words(source: str, rewrite: str) -> bool:
+    """Whether every word of `rewrite` (letters only, any case) is a word of `source`."""
+    known = {w.casefold() for w in _WORD.findall(source)}
+    return all(w.casefold() in known for w in _WORD.findall(rewrite))
 
 
 def ask_for_task_form(
@@ -113,4 +131,4 @@ def ask_for_task_form(
     response = model.generate(
         messages, max_tokens=min(max_tokens, ANSWER_FORM_MAX_TOKENS), stop_when=stop_when
     )
-    return response, accepted_rewrite(answer, response.text)
+    return response, accepted_rewrite(answer, response.text, task)
