@@ -162,6 +162,11 @@ def test_a_number_not_in_the_answer_is_refused():
     assert not keeps_numbers("none", "@correlation[0.00]\n@p_value[0.95]")
 
 
+def test_a_rewrite_that_drops_the_answers_number_is_refused():
+    task = "Which A/B test group won, and by how many users?"
+    assert accepted_rewrite("14", "A/B", task) is None
+
+
 def test_wrong_rounding_is_refused():
     assert not keeps_numbers("0.5746", "@r[0.58]")
 

@@ -3,9 +3,10 @@
 With ``format_answer=True`` the agent asks the model once more, in a short fresh context of the
 task and the answer only, to write the answer in the form the task asks for (a template to fill
 in, a rounding). There a small model sometimes solves the task anew, or fills a template's other
-slots with numbers of its own. `accepted_rewrite` therefore keeps a rewrite only if each number
-in it is one of the answer's numbers or that number rounded: the rewrite can change the form and
-the rounding, never the substance.
+slots with numbers of its own, or drops the answer for a word of the task. `accepted_rewrite`
+therefore keeps a rewrite only if its numbers are the answer's (exactly or rounded, none added,
+none dropped) and its words come from the task or the answer: the rewrite can change the form
+and the rounding, never the substance.
 """
 
 from __future__ import annotations
@@ -67,11 +68,15 @@ def _numbers(text: str) -> list[tuple[float, int | None]]:
 
 
 def keeps_numbers(answer: str, rewrite: str) -> bool:
-    """Whether every number in `rewrite` is a number of `answer`, exactly or rounded to the
-    decimals the rewrite writes it with."""
+    """Whether the numbers of `rewrite` are those of `answer`, exactly or rounded to the
+    decimals the rewrite writes them with: none new, none dropped."""
     given = [value for value, _ in _numbers(answer)]
-    for value, decimals in _numbers(rewrite):
+    written = _numbers(rewrite)
+    for value, decimals in written:
         if not any(_same_or_rounded(original, value, decimals) for original in given):
+            return False
+    for original in given:
+        if not any(_same_or_rounded(original, value, decimals) for value, decimals in written):
             return False
     return True
 
@@ -86,9 +91,9 @@ def _same_or_rounded(original: float, value: float, decimals: int | None) -> boo
 
 def accepted_rewrite(answer: Any, reply: str, task: str = "") -> str | None:
     """The model's `reply` as the new answer, or None to keep `answer`: None when the reply is
-    empty, too long, the same text, repeats the start of `task`, has a number `answer` does not
-    have, or a word that is in neither `task` nor `answer` (the form comes from the task, the
-    content from the answer)."""
+    empty, too long, the same text, repeats the start of `task`, adds or drops a number of
+    `answer`, or has a word that is in neither `task` nor `answer` (the form comes from the
+    task, the content from the answer)."""
     text = reply.strip()
     fenced = _FENCE.match(text)
     if fenced:
