@@ -61,7 +61,8 @@ class MultiStepAgent:
 
     `format_answer` adds one model call after a text or number answer: given only the task and
     the answer, the model writes the answer in the form the task asks for (a template filled
-    in, a rounding). The rewrite is kept only if it has no number the answer did not have;
+    in, a rounding). `answer_form.accepted_rewrite` decides whether the rewrite is kept (same
+    numbers, rounding allowed; words from the task or the answer);
     `FinalAnswerStep.rewritten_from` keeps the answer as given.
     """
 
