@@ -487,6 +487,14 @@ class ConsolePrinter:
     def _on_final_answer(self, event: FinalAnswer) -> None:
         self._line(f"Final answer: {event.output}", "bold", "green")
 
+    def _on_answer_formatted(self, event: AnswerFormatted) -> None:
+        self._total = self._total + event.token_usage
+        if event.accepted:
+            self._line(f"Answer as the run gave it: {event.original}", "dim")
+            self._line("  (rewritten in the task's form by one more model call)", "dim")
+        else:
+            self._line("Answer-form call: rewrite refused; the answer is kept as given", "dim")
+
     def _on_run_finished(self, event: RunFinished) -> None:
         styles = ("bold", "green") if event.state == "success" else ("bold", "red")
         text = (

@@ -120,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--max-steps", metavar="N", type=_positive_int, default=20, help="step budget (20)"
     )
+    run.add_argument(
+        "--format-answer",
+        action="store_true",
+        help="after a text or number answer, one more model call (task and answer only) "
+        "rewrites it in the form the task asks for; kept only if it keeps the answer's numbers",
+    )
     run.add_argument("--export", metavar="PATH", help="write the finished run as a notebook")
     run.add_argument(
         "--json",

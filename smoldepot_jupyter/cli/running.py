@@ -48,6 +48,7 @@ def run_command(args: argparse.Namespace) -> int:
             tools,
             model,
             max_steps=args.max_steps,
+            format_answer=args.format_answer,
             observers=[ConsolePrinter(progress)],
             record_dir=args.record_dir,
         )

@@ -13,7 +13,7 @@ import nbformat
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_output
 
-from ..events import ModelCallFinished, StepFinished
+from ..events import AnswerFormatted, ModelCallFinished, StepFinished
 from ..kernel.execution import SidecarObject, ToolCall
 from ..memory import ActionStep, PlanningStep, to_jsonable
 from ..records import RunRecord
@@ -21,6 +21,7 @@ from ..records import RunRecord
 __all__ = [
     "KEY",
     "StepView",
+    "answer_rewrite",
     "code_cell",
     "final_cell",
     "planning_cell",
@@ -269,7 +270,16 @@ def final_cell(record: RunRecord, steps: list[StepView]) -> NotebookNode:
         and view.step.execution.has_final_answer
         for view in steps[-1:]
     )
-    source = "_final_answer" if answered_by_call else _assignment(record.output)
+    rewrite = answer_rewrite(record)
+    if rewrite is not None:
+        source = (
+            "# the answer as the run gave it, rewritten in the task's form by one more model "
+            f"call, was:\n# {_one_line(repr(rewrite.original))}\n{_assignment(record.output)}"
+        )
+    elif answered_by_call:
+        source = "_final_answer"
+    else:
+        source = _assignment(record.output)
     counts = [
         view.step.execution.execution_count
         for view in steps
@@ -281,6 +291,19 @@ def final_cell(record: RunRecord, steps: list[StepView]) -> NotebookNode:
     )
     meta = {"kind": "final_answer", "state": record.state}
     return code_cell(source, "final-answer", meta, [result], count)
+
+
+def answer_rewrite(record: RunRecord) -> AnswerFormatted | None:
+    """The run's accepted answer-form rewrite (``format_answer=True``), if it had one."""
+    for event in reversed(record.events):
+        if isinstance(event, AnswerFormatted):
+            return event if event.accepted else None
+    return None
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def _assignment(output: Any) -> str:

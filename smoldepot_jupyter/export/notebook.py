@@ -13,7 +13,7 @@ import nbformat
 from nbformat import NotebookNode
 from nbformat.v4 import new_notebook
 
-from ..events import RunStarted
+from ..events import AnswerFormatted, RunStarted
 from ..kernel.execution import Execution
 from ..memory import ActionStep, PlanningStep, from_jsonable, to_jsonable
 from ..records import RunRecord, load_run
@@ -106,7 +106,8 @@ def export_notebook(
 def run_from_notebook(path: str | os.PathLike[str] | NotebookNode) -> RunRecord:
     """Rebuild the run a notebook was exported from: task, model, model turns in order (what a
     replay plays back), steps with their code, thought, outputs and observation, state, output.
-    Its one event is the `RunStarted` of the run (task, model, step budget, tools).
+    Its events are the `RunStarted` of the run (task, model, step budget, tools) and, for a run
+    with an answer-form call (``format_answer=True``), its `AnswerFormatted`.
 
     Raises `ValueError` for a notebook smoldepot did not export.
     """
@@ -152,6 +153,19 @@ def run_from_notebook(path: str | os.PathLike[str] | NotebookNode) -> RunRecord:
                 model_id=record.model_id,
                 max_steps=meta["max_steps"],
                 tools=[str(name) for name in meta.get("tools") or []],
+            )
+        )
+    form = meta.get("answer_form")
+    if isinstance(form, dict) and isinstance(form.get("reply"), str):
+        record.events.append(
+            AnswerFormatted(
+                run_id=record.run_id,
+                timestamp=record.events[-1].timestamp if record.events else 0.0,
+                original=from_jsonable(form.get("original")),
+                reply=form["reply"],
+                output=from_jsonable(form.get("output")),
+                accepted=bool(form.get("accepted")),
+                token_usage=TokenUsage.from_dict(form.get("token_usage")),
             )
         )
     for cell in notebook.cells:
@@ -209,12 +223,27 @@ def _notebook_metadata(
         "complete": record.complete,
         "error": record.error,
         "final_answer": to_jsonable(record.output),
+        "answer_form": _answer_form(record),
         "token_usage": record.token_usage.to_dict(),
         "duration": record.duration,
         "steps": len(steps),
         "files_read": files,
         "live_tools": live,
     }
+
+
+def _answer_form(record: RunRecord) -> dict[str, Any] | None:
+    """The answer-form call (``format_answer=True``), so a replay of the notebook repeats it."""
+    for event in reversed(record.events):
+        if isinstance(event, AnswerFormatted):
+            return {
+                "original": to_jsonable(event.original),
+                "reply": event.reply,
+                "output": to_jsonable(event.output),
+                "accepted": event.accepted,
+                "token_usage": event.token_usage.to_dict(),
+            }
+    return None
 
 
 # ------------------------------------------------------------------------------- the reverse

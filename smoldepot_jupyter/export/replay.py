@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..agents import CodeAgent, RunResult
-from ..events import ErrorEvent, Event, StepFinished
+from ..events import AnswerFormatted, ErrorEvent, Event, StepFinished
 from ..kernel import KernelExecutor
 from ..memory import ActionStep
 from ..models import ReplayModel
@@ -149,7 +149,8 @@ def replay_run(
     """Replay a run; returns the new run's result and the divergences from the recording.
 
     Tools given in `tools` run for real; every other tool the run used plays back its recorded
-    results. `delay` slows the model's words to presentation speed (seconds per word).
+    results. `delay` slows the model's words to presentation speed (seconds per word). A run
+    recorded with ``format_answer=True`` replays its answer-form call too, from the record.
     """
     record = path if isinstance(path, RunRecord) else load_replayable(path)
     model = ReplayModel(record, delay=delay)
@@ -160,6 +161,7 @@ def replay_run(
         max_steps=_max_steps(record),
         observers=list(observers),
         record_dir=record_dir,
+        format_answer=any(isinstance(e, AnswerFormatted) for e in record.events),
     )
     live = {t.name for t in tools}
     stubbed = [n for n in _recorded_tool_names(record) if n not in live]

@@ -60,6 +60,11 @@ def cell_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reset", action="store_true", help="start a fresh conversation")
     parser.add_argument("--json", action="store_true", help="the cell's value is the run as JSON")
     parser.add_argument("--plan", type=int, metavar="N", help="plan every N steps")
+    parser.add_argument(
+        "--format-answer",
+        action="store_true",
+        help="rewrite the answer in the task's form with one more model call",
+    )
     parser.add_argument("--background", action="store_true", help="run in a thread")
     parser.add_argument("--name", help="a name for this run in the history")
     parser.add_argument("--replay", metavar="PATH", help="replay a recorded run or notebook")
@@ -73,7 +78,7 @@ def usage_text() -> str:
         "Usage:",
         "  %%agent [--model ID] [--api-base URL] [--max-steps N] [--timeout S] [--tools A,B]",
         "          [--imports M,N] [--push VAR,...] [--reset] [--json] [--plan N] [--background]",
-        "          [--name NAME] [--replay PATH [--delay S]]",
+        "          [--format-answer] [--name NAME] [--replay PATH [--delay S]]",
         "  <the task, on the following lines of the cell>",
         "",
         "  %agent SUBCOMMAND ...",

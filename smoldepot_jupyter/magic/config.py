@@ -65,6 +65,14 @@ class SmolDepot(Configurable):
     max_observation_chars = Int(
         10_000, min=200, help="Longest observation the model reads after an action."
     ).tag(config=True)
+    format_answer = Bool(
+        False,
+        help=(
+            "After a text or number answer, ask the model once more, with only the task and the "
+            "answer, to write the answer in the form the task asks for (the rewrite is kept only "
+            "if it keeps the answer's numbers and uses only words of the task or the answer)."
+        ),
+    ).tag(config=True)
     ask_user = Bool(
         True, help="Offer the user_input tool, which asks you through an input box."
     ).tag(config=True)

@@ -53,6 +53,7 @@ class AgentMagics(Magics):
             authorized_imports=flags.imports or config.authorized_imports,
             push=flags.push or [],
             planning_interval=flags.plan,
+            format_answer=flags.format_answer or config.format_answer,
             name=flags.name,
         )
 

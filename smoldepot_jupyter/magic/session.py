@@ -38,6 +38,7 @@ class RunOptions:
     authorized_imports: list[str] | None = None
     push: list[str] = field(default_factory=list)
     planning_interval: int | None = None
+    format_answer: bool = False
     name: str | None = None
 
 
@@ -212,6 +213,7 @@ class NotebookSession:
             max_steps=options.max_steps,
             authorized_imports=options.authorized_imports,
             planning_interval=options.planning_interval,
+            format_answer=options.format_answer,
             name=options.name,
             step_timeout=options.step_timeout,
             observers=observers,

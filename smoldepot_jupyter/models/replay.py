@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..events import AnswerFormatted
 from .base import ModelResponse
 from .scripted import ScriptedModel, ScriptExhausted
 
@@ -22,7 +23,10 @@ class ReplayModel(ScriptedModel):
 
     `run` is a `RunRecord`, the path of a run record (``.jsonl``), or a list of them: a notebook
     with several ``%%agent`` cells replays their runs in order. `delay` is the pause between
-    streamed words, for presentation speed (0: as fast as possible).
+    streamed words, for presentation speed (0: as fast as possible). The answer-form call of an
+    agent with ``format_answer=True`` is answered apart, with the recorded replies to that call
+    in order, so it never takes a step's turn; with none recorded it fails, and the agent keeps
+    the answer as given.
     """
 
     def __init__(self, run: Any, *, delay: float = 0.0) -> None:
@@ -35,6 +39,12 @@ class ReplayModel(ScriptedModel):
         self.record = self.records[0]
         self.delay = delay
         turns = [turn for record in self.records for turn in record.model_turns]
+        self._form_replies = [
+            ModelResponse(text=event.reply, usage=event.token_usage)
+            for record in self.records
+            for event in record.events
+            if isinstance(event, AnswerFormatted)
+        ]
         super().__init__(turns, model_id=f"replay:{self.record.model_id}")
 
     def generate(
@@ -45,6 +55,8 @@ class ReplayModel(ScriptedModel):
         **options: Any,
     ) -> ModelResponse:
         """The next recorded turn, streamed word by word (`delay` apart)."""
+        if _is_answer_form_call(messages):
+            return self._form_reply()
         if on_delta is not None and self.delay > 0:
             user_delta = on_delta
 
@@ -61,3 +73,19 @@ class ReplayModel(ScriptedModel):
                 f"the recorded run {ids} has {turns} model turns and the replay asked for "
                 "another: execution went another way than when it was recorded"
             ) from None
+
+    def _form_reply(self) -> ModelResponse:
+        if not self._form_replies:
+            ids = ", ".join(r.run_id for r in self.records)
+            raise ScriptExhausted(
+                f"the recorded run {ids} holds no (further) reply to the answer-form call: it "
+                "was recorded without format_answer"
+            )
+        reply = self._form_replies.pop(0)
+        return ModelResponse(text=reply.text, usage=reply.usage, model_id=self.model_id)
+
+
+def _is_answer_form_call(messages: list[dict[str, Any]]) -> bool:
+    from ..agents.prompts import ANSWER_FORM_SYSTEM
+
+    return bool(messages) and messages[0].get("content") == ANSWER_FORM_SYSTEM

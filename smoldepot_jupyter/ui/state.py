@@ -14,6 +14,7 @@ from typing import Any, ClassVar, TypeVar
 
 from ..events import (
     ActionParsed,
+    AnswerFormatted,
     ErrorEvent,
     Event,
     FinalAnswer,
@@ -47,7 +48,7 @@ __all__ = [
 RUN_MIMETYPE = "application/vnd.smoldepot.run+json"
 #: The version of that payload (docs/run-json-schema.json); raised when a field is added,
 #: removed or changes meaning.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: What `RunViewState.status` can be: "running", then the run's end state.
 STATUSES = ("running", "success", "max_steps", "interrupted", "error")
 
@@ -183,6 +184,8 @@ class RunViewState:
     The state follows the first run it sees: events of another run id are ignored, so a view
     left subscribed to an agent is not overwritten by the next run. `step` is the number of the
     latest action step; `steps` holds planning and action steps in the order they began.
+    When the answer-form call (``format_answer=True``) rewrote the answer, `answer_rewritten` is
+    True and `answer_as_given` is the answer before the rewrite.
     """
 
     run_id: str | None = None
@@ -199,6 +202,8 @@ class RunViewState:
     steps: tuple[StepView, ...] = ()
     final_answer: Any = None
     has_final_answer: bool = False
+    answer_rewritten: bool = False
+    answer_as_given: Any = None
     error: str | None = None
     errors: tuple[ErrorNote, ...] = ()
 
@@ -250,6 +255,8 @@ class RunViewState:
             "steps": [s.to_json() for s in self.steps],
             "has_final_answer": self.has_final_answer,
             "final_answer": to_jsonable(self.final_answer),
+            "answer_rewritten": self.answer_rewritten,
+            "answer_as_given": to_jsonable(self.answer_as_given),
             "error": self.error,
             "errors": [{"step": e.step, "message": e.message} for e in self.errors],
         }
@@ -403,6 +410,12 @@ def _final_answer(state: RunViewState, event: FinalAnswer) -> RunViewState:
     return _evolve(state, final_answer=event.output, has_final_answer=True)
 
 
+def _answer_formatted(state: RunViewState, event: AnswerFormatted) -> RunViewState:
+    if not event.accepted:
+        return state
+    return _evolve(state, answer_rewritten=True, answer_as_given=event.original)
+
+
 def _run_finished(state: RunViewState, event: RunFinished) -> RunViewState:
     changes: dict[str, Any] = {
         "status": event.state,
@@ -430,6 +443,7 @@ _HANDLERS: dict[type, Any] = {
     ToolCallFinished: _tool_call_finished,
     StepFinished: _step_finished,
     PlanningFinished: _planning_finished,
+    AnswerFormatted: _answer_formatted,
     FinalAnswer: _final_answer,
     RunFinished: _run_finished,
     ErrorEvent: _error,

@@ -395,9 +395,15 @@ def final_html(state: RunViewState) -> str:
         fallback = state.status == "max_steps"
         label = "Final answer (best answer after the step limit)" if fallback else "Final answer"
         css = "sd-final sd-fallback" if fallback else "sd-final"
+        given = ""
+        if state.answer_rewritten:
+            given = (
+                '<div class="sd-label">As the run gave it (rewritten in the task\'s form by one '
+                f"more model call)</div><pre>{_esc(format_value(state.answer_as_given))}</pre>"
+            )
         parts.append(
             f'<div class="{css}"><div class="sd-label">{label}</div>'
-            f"<pre>{_esc(format_value(state.final_answer))}</pre></div>"
+            f"<pre>{_esc(format_value(state.final_answer))}</pre>{given}</div>"
         )
     errors = _run_errors(state)
     if errors:

@@ -105,6 +105,13 @@ def render_markdown(state: RunViewState) -> str:
             lines += ["**Error:**", "", _fence(step.error), ""]
     if state.has_final_answer:
         lines += ["#### Final answer", "", _fence(format_value(state.final_answer)), ""]
+        if state.answer_rewritten:
+            lines += [
+                "As the run gave it (rewritten in the task's form by one more model call):",
+                "",
+                _fence(format_value(state.answer_as_given)),
+                "",
+            ]
     errors = _run_errors(state)
     if errors:
         lines += ["#### Run error", "", _fence("\n".join(errors)), ""]
@@ -147,6 +154,11 @@ def render_text(state: RunViewState) -> str:
             lines.append(f"Error: {step.error}")
     if state.has_final_answer:
         lines += ["", f"Final answer: {format_value(state.final_answer)}"]
+        if state.answer_rewritten:
+            lines.append(
+                f"  (rewritten in the task's form; as the run gave it: "
+                f"{format_value(state.answer_as_given)})"
+            )
     errors = _run_errors(state)
     if errors:
         lines += ["", "Run error:", *_indent("\n".join(errors), "  ")]
