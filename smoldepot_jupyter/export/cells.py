@@ -21,7 +21,7 @@ from ..records import RunRecord
 __all__ = [
     "KEY",
     "StepView",
-    "answer_rewrite",
+    "answer_form_event",
     "code_cell",
     "final_cell",
     "planning_cell",
@@ -270,11 +270,11 @@ def final_cell(record: RunRecord, steps: list[StepView]) -> NotebookNode:
         and view.step.execution.has_final_answer
         for view in steps[-1:]
     )
-    rewrite = answer_rewrite(record)
-    if rewrite is not None:
+    form = answer_form_event(record)
+    if form is not None and form.accepted:
         source = (
             "# the answer as the run gave it, rewritten in the task's form by one more model "
-            f"call, was:\n# {_one_line(repr(rewrite.original))}\n{_assignment(record.output)}"
+            f"call, was:\n# {_one_line(repr(form.original))}\n{_assignment(record.output)}"
         )
     elif answered_by_call:
         source = "_final_answer"
@@ -293,11 +293,11 @@ def final_cell(record: RunRecord, steps: list[StepView]) -> NotebookNode:
     return code_cell(source, "final-answer", meta, [result], count)
 
 
-def answer_rewrite(record: RunRecord) -> AnswerFormatted | None:
-    """The run's accepted answer-form rewrite (``format_answer=True``), if it had one."""
+def answer_form_event(record: RunRecord) -> AnswerFormatted | None:
+    """The run's answer-form call (``format_answer=True``), if it made one."""
     for event in reversed(record.events):
         if isinstance(event, AnswerFormatted):
-            return event if event.accepted else None
+            return event
     return None
 
 

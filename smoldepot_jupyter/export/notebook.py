@@ -21,6 +21,7 @@ from ..usage import Timing, TokenUsage
 from .cells import (
     KEY,
     StepView,
+    answer_form_event,
     code_cell,
     final_cell,
     planning_cell,
@@ -234,16 +235,16 @@ def _notebook_metadata(
 
 def _answer_form(record: RunRecord) -> dict[str, Any] | None:
     """The answer-form call (``format_answer=True``), so a replay of the notebook repeats it."""
-    for event in reversed(record.events):
-        if isinstance(event, AnswerFormatted):
-            return {
-                "original": to_jsonable(event.original),
-                "reply": event.reply,
-                "output": to_jsonable(event.output),
-                "accepted": event.accepted,
-                "token_usage": event.token_usage.to_dict(),
-            }
-    return None
+    event = answer_form_event(record)
+    if event is None:
+        return None
+    return {
+        "original": to_jsonable(event.original),
+        "reply": event.reply,
+        "output": to_jsonable(event.output),
+        "accepted": event.accepted,
+        "token_usage": event.token_usage.to_dict(),
+    }
 
 
 # ------------------------------------------------------------------------------- the reverse
