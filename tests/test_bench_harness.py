@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from benchmarks import answer_form_report
 from benchmarks.bench_agents import Outcome
 from benchmarks.bench_report import render_summary
 from benchmarks.run_suite import (
@@ -406,3 +407,24 @@ def test_format_answer_gives_our_agents_the_answer_form_call(suites):
     assert travel["answer"] == "850" and travel["verdicts"]["reference"] is True
     meta = json.loads((suites["out"] / "run.json").read_text())
     assert meta["format_answer"] is True
+
+
+def test_the_answer_form_report_counts_the_rewrites_that_solved_a_task(suites, capsys):
+    def model(messages):
+        if messages[0]["content"] == ANSWER_FORM_SYSTEM:
+            return "850"
+        return _reply(OURS_JSON, messages)
+
+    run(
+        _config(suites, ["ours-json"], format_answer=True),
+        make_ours_model=lambda: ScriptedModel(model),
+        token_count=_count,
+        progress=None,
+    )
+    capsys.readouterr()
+    assert answer_form_report.main([str(suites["out"]), str(suites["tools"])]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    totals = json.loads(lines[-1])
+    assert totals["tasks"] == len(lines) - 1
+    assert (totals["rewrites_kept"], totals["solved_by_the_rewrite"]) == (1, 1)
+    assert any("'$850' -> '850'" in line and "rewrite kept" in line for line in lines)
