@@ -493,7 +493,7 @@ class ConsolePrinter:
             self._line(f"Answer as the run gave it: {event.original}", "dim")
             self._line("  (rewritten in the task's form by one more model call)", "dim")
         else:
-            self._line("Answer-form call: rewrite refused; the answer is kept as given", "dim")
+            self._line("Answer-form call: the answer is kept as given", "dim")
 
     def _on_run_finished(self, event: RunFinished) -> None:
         styles = ("bold", "green") if event.state == "success" else ("bold", "red")
