@@ -25,6 +25,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_agents import ours_model
+from benchmarks.bench_suites import load_suite
 from benchmarks.scorers import PRIMARY_SCORER, score
 from smoldepot_jupyter.agents.answer_form import ask_for_task_form, can_rewrite
 from smoldepot_jupyter.records import RecordError, load_run
@@ -57,13 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=2048)
     args = parser.parse_args(argv)
 
-    suite = json.loads((args.suite / "suite.json").read_text())
-    scorer = suite["scorer"]
-    tasks = {}
-    for line in (args.suite / "tasks.jsonl").read_text().splitlines():
-        if line.strip():
-            task = json.loads(line)
-            tasks[task["id"]] = task
+    suite = load_suite(args.suite)
+    scorer = suite.scorer
+    tasks = {task["id"]: task for task in suite.tasks}
     rows = [json.loads(x) for x in (args.results / "results.jsonl").read_text().splitlines() if x]
     rows = [r for r in rows if r["agent"] == args.agent and r["task_id"] in tasks]
     if not rows:
@@ -99,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         sys.stdout.flush()
     summary = {
-        "suite": suite.get("name", args.suite.name),
+        "suite": suite.name,
         "agent": args.agent,
         "tasks": len(rows),
         "solved_before": before,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.bench_suites import load_suite
 from benchmarks.scorers import PRIMARY_SCORER, score
 from smoldepot_jupyter.events import AnswerFormatted
 from smoldepot_jupyter.records import RecordError, load_run
@@ -36,14 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("suite", type=Path, help="the suite folder those tasks came from")
     args = parser.parse_args(argv)
 
-    suite = json.loads((args.suite / "suite.json").read_text())
-    scorer = suite["scorer"]
+    suite = load_suite(args.suite)
+    scorer = suite.scorer
     primary = PRIMARY_SCORER[scorer]
-    tasks = {}
-    for line in (args.suite / "tasks.jsonl").read_text().splitlines():
-        if line.strip():
-            task = json.loads(line)
-            tasks[task["id"]] = task
+    tasks = {task["id"]: task for task in suite.tasks}
     totals = {"tasks": 0, "calls": 0, "rewrites_kept": 0, "call_prompt_tokens": 0}
     totals["solved"] = totals["solved_by_the_rewrite"] = 0
     for line in (args.results / "results.jsonl").read_text().splitlines():
@@ -73,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{result['task_id']}: {solved}; {kept}; as given solved: {before}; "
             f"{_short(call.original)} -> {_short(call.reply)}"
         )
-    print(json.dumps({"results": str(args.results), "suite": suite.get("name"), **totals}))
+    print(json.dumps({"results": str(args.results), "suite": suite.name, **totals}))
     return 0
 
 

@@ -9,6 +9,7 @@ import copy
 import io
 
 import nbclient
+import nbformat
 import pytest
 from notebook_helpers import SETUP, result_of, run_notebook, texts
 from test_cli import code as cli_code
@@ -16,6 +17,7 @@ from test_cli import smoldepot
 from test_ui_display import validator
 
 from smoldepot_jupyter import CodeAgent, ScriptedModel, load_run
+from smoldepot_jupyter.agents.prompts import ANSWER_FORM_SYSTEM
 from smoldepot_jupyter.events import AnswerFormatted, ConsolePrinter, ErrorEvent
 from smoldepot_jupyter.export import export_notebook, run_from_notebook
 from smoldepot_jupyter.export.replay import replay_run
@@ -108,7 +110,7 @@ def test_a_refused_rewrite_leaves_the_view_with_the_answer_alone(refused):
     assert "As the run gave it" not in final_html(state)
 
 
-def test_the_console_says_the_answer_was_rewritten_and_counts_its_tokens(sidecar, records):
+def test_the_console_shows_the_answer_as_given_before_the_final_answer(sidecar, records):
     out = io.StringIO()
     printer = ConsolePrinter(out, color=False)
     run_code_agent(sidecar, records, [ACTION, "@r[0.57]"], observers=[printer])
@@ -145,15 +147,9 @@ def test_replaying_without_a_recorded_rewrite_keeps_the_answer_and_says_why(side
 def test_the_answer_form_call_does_not_take_a_steps_recorded_turn(rewritten):
     model = ReplayModel(rewritten.record_path)
     assert load_run(rewritten.record_path).model_turns == [ACTION]
-    form = [{"role": "system", "content": _answer_form_system()}, {"role": "user", "content": ""}]
+    form = [{"role": "system", "content": ANSWER_FORM_SYSTEM}, {"role": "user", "content": ""}]
     assert model.generate(form).text == "@r[0.57]"
     assert model.generate([{"role": "user", "content": TASK}]).text == ACTION
-
-
-def _answer_form_system() -> str:
-    from smoldepot_jupyter.agents.prompts import ANSWER_FORM_SYSTEM
-
-    return ANSWER_FORM_SYSTEM
 
 
 # ----------------------------------------------------------------------------- export
@@ -165,16 +161,12 @@ def exported(rewritten, tmp_path_factory):
 
 
 def test_the_exported_final_cell_sets_the_rewrite_and_names_the_answer_as_given(exported):
-    import nbformat
-
     last = nbformat.read(exported, as_version=4).cells[-1]
     assert "_final_answer = '@r[0.57]'" in last.source
     assert "rewritten in the task's form" in last.source and "0.5747" in last.source
 
 
 def test_the_exported_notebook_reexecutes_to_the_rewritten_answer(exported):
-    import nbformat
-
     notebook = copy.deepcopy(nbformat.read(exported, as_version=4))
     nbclient.NotebookClient(
         notebook,

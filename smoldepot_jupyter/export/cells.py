@@ -24,6 +24,7 @@ __all__ = [
     "answer_form_event",
     "code_cell",
     "final_cell",
+    "one_line",
     "planning_cell",
     "started_at",
     "task_cell",
@@ -274,7 +275,7 @@ def final_cell(record: RunRecord, steps: list[StepView]) -> NotebookNode:
     if form is not None and form.accepted:
         source = (
             "# the answer as the run gave it, rewritten in the task's form by one more model "
-            f"call, was:\n# {_one_line(repr(form.original))}\n{_assignment(record.output)}"
+            f"call, was:\n# {one_line(repr(form.original))}\n{_assignment(record.output)}"
         )
     elif answered_by_call:
         source = "_final_answer"
@@ -301,7 +302,8 @@ def answer_form_event(record: RunRecord) -> AnswerFormatted | None:
     return None
 
 
-def _one_line(text: str, limit: int = 300) -> str:
+def one_line(text: str, limit: int = 300) -> str:
+    """`text` on one line (runs of white space become one space), cut to `limit` characters."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from datetime import datetime
@@ -13,7 +14,7 @@ import nbformat
 from nbformat import NotebookNode
 from nbformat.v4 import new_notebook
 
-from ..events import AnswerFormatted, RunStarted
+from ..events import AnswerFormatted, EventFormatError, RunStarted, event_from_dict
 from ..kernel.execution import Execution
 from ..memory import ActionStep, PlanningStep, from_jsonable, to_jsonable
 from ..records import RunRecord, load_run
@@ -157,18 +158,9 @@ def run_from_notebook(path: str | os.PathLike[str] | NotebookNode) -> RunRecord:
             )
         )
     form = meta.get("answer_form")
-    if isinstance(form, dict) and isinstance(form.get("reply"), str):
-        record.events.append(
-            AnswerFormatted(
-                run_id=record.run_id,
-                timestamp=record.events[-1].timestamp if record.events else 0.0,
-                original=from_jsonable(form.get("original")),
-                reply=form["reply"],
-                output=from_jsonable(form.get("output")),
-                accepted=bool(form.get("accepted")),
-                token_usage=TokenUsage.from_dict(form.get("token_usage")),
-            )
-        )
+    if isinstance(form, dict) and form.get("kind") == AnswerFormatted.kind:
+        with contextlib.suppress(EventFormatError):
+            record.events.append(event_from_dict(form))
     for cell in notebook.cells:
         data = cell.get("metadata", {}).get(KEY)
         if not isinstance(data, dict) or data.get("kind") not in ("action", "planning"):
@@ -236,15 +228,7 @@ def _notebook_metadata(
 def _answer_form(record: RunRecord) -> dict[str, Any] | None:
     """The answer-form call (``format_answer=True``), so a replay of the notebook repeats it."""
     event = answer_form_event(record)
-    if event is None:
-        return None
-    return {
-        "original": to_jsonable(event.original),
-        "reply": event.reply,
-        "output": to_jsonable(event.output),
-        "accepted": event.accepted,
-        "token_usage": event.token_usage.to_dict(),
-    }
+    return event.to_dict() if event is not None else None
 
 
 # ------------------------------------------------------------------------------- the reverse

@@ -19,6 +19,7 @@ from ..memory import ActionStep
 from ..models import ReplayModel
 from ..records import RunRecord, load_run
 from ..tools import Tool
+from .cells import one_line
 
 __all__ = ["DivergenceWatcher", "load_replayable", "recorded_tool_stubs", "replay_run"]
 
@@ -92,9 +93,8 @@ def _recorded_tool_names(record: RunRecord) -> list[str]:
     return names
 
 
-def _summary(text: str, limit: int = 160) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+def _summary(text: str) -> str:
+    return one_line(text, limit=160)
 
 
 class DivergenceWatcher:

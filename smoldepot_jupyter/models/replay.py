@@ -39,13 +39,13 @@ class ReplayModel(ScriptedModel):
         self.record = self.records[0]
         self.delay = delay
         turns = [turn for record in self.records for turn in record.model_turns]
+        super().__init__(turns, model_id=f"replay:{self.record.model_id}")
         self._form_replies = [
-            ModelResponse(text=event.reply, usage=event.token_usage)
+            ModelResponse(text=event.reply, usage=event.token_usage, model_id=self.model_id)
             for record in self.records
             for event in record.events
             if isinstance(event, AnswerFormatted)
         ]
-        super().__init__(turns, model_id=f"replay:{self.record.model_id}")
 
     def generate(
         self,
@@ -81,8 +81,7 @@ class ReplayModel(ScriptedModel):
                 f"the recorded run {ids} holds no (further) reply to the answer-form call: it "
                 "was recorded without format_answer"
             )
-        reply = self._form_replies.pop(0)
-        return ModelResponse(text=reply.text, usage=reply.usage, model_id=self.model_id)
+        return self._form_replies.pop(0)
 
 
 def _is_answer_form_call(messages: list[dict[str, Any]]) -> bool:
