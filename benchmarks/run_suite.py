@@ -96,9 +96,18 @@ def failure_category(outcome: Outcome, solved: bool, form_failed: bool) -> str |
 
 
 def result_row(
-    suite: Suite, task: dict[str, Any], agent: str, model_id: str, outcome: Outcome
+    suite: Suite,
+    task: dict[str, Any],
+    agent: str,
+    model_id: str,
+    outcome: Outcome,
+    *,
+    commit: str | None = None,
+    format_answer: bool | None = None,
 ) -> dict[str, Any]:
-    """The JSON line of one (suite, task, agent)."""
+    """The JSON line of one (suite, task, agent). `commit` and `format_answer` say which code and
+    which option produced it, so a folder that grew over several sessions stays readable line by
+    line (`format_answer` is None for smolagents, which has no such option)."""
     scored = {**task, "scorer": suite.scorer}
     answered = outcome.state in ("success", "max_steps")
     text = answer_text(outcome.answer) if answered else None
@@ -132,6 +141,8 @@ def result_row(
         "tool_errors": outcome.tool_errors,
         "issues": outcome.issues,
         "record": outcome.record,
+        "commit": commit,
+        "format_answer": format_answer,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
 
@@ -259,6 +270,7 @@ def run(
         if (suite.name, task["id"], agent) not in done
     ]
     _write_meta(out, config, suites, len(plan))
+    commit = _source_commit()
     counter = TokenCounter(config.model_id, token_count)
     shared: dict[str, Any] = {}
 
@@ -311,7 +323,15 @@ def run(
                     break
                 except Exception as exc:  # the harness or an agent broke: record it, go on
                     outcome = Outcome(state="error", error=f"{type(exc).__name__}: {exc}")
-                row = result_row(suite, task, agent, config.model_id, outcome)
+                row = result_row(
+                    suite,
+                    task,
+                    agent,
+                    config.model_id,
+                    outcome,
+                    commit=commit,
+                    format_answer=config.format_answer if agent.startswith("ours") else None,
+                )
                 sink.write(json.dumps(row, default=str) + "\n")
                 sink.flush()
                 meter.finished += 1
@@ -377,6 +397,7 @@ def _write_meta(out: Path, config: RunConfig, suites: Sequence[Suite], planned: 
             "every": config.every,
             "resume": config.resume,
             "agents": config.agents,
+            "format_answer": config.format_answer,
             "commit": _source_commit(),
         }
     )

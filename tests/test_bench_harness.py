@@ -409,6 +409,27 @@ def test_format_answer_gives_our_agents_the_answer_form_call(suites):
     assert meta["format_answer"] is True
 
 
+def test_each_line_names_the_code_and_the_answer_form_option_that_made_it(suites):
+    fake = FakeLiteLLM(SMOLAGENTS_CODE)
+    rows = run(
+        _config(suites, ["ours-code", "smolagents-code"], limit=1, format_answer=True),
+        make_ours_model=lambda: ScriptedModel(
+            lambda m: "cba" if m[0]["content"] == ANSWER_FORM_SYSTEM else _reply(OURS_CODE, m)
+        ),
+        smolagents_client=lambda: fake,
+        token_count=_count,
+        progress=None,
+    )
+    head = subprocess.run(
+        ["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    ours, peer = rows
+    assert (ours["format_answer"], peer["format_answer"]) == (True, None)
+    assert ours["commit"] and ours["commit"].startswith(head) and peer["commit"] == ours["commit"]
+    session = json.loads((suites["out"] / "run.json").read_text())["sessions"][-1]
+    assert session["format_answer"] is True
+
+
 def test_the_answer_form_report_counts_the_rewrites_that_solved_a_task(suites, capsys):
     def model(messages):
         if messages[0]["content"] == ANSWER_FORM_SYSTEM:
