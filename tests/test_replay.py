@@ -73,6 +73,49 @@ def test_replay_says_where_execution_diverged(workdir):
     assert replayed.output == "snow / alpha"  # the recorded model still says alpha
 
 
+def test_replay_says_when_the_same_code_computes_another_final_answer(workdir):
+    recorded = record_a_run(workdir, [code("final_answer(open('notes.txt').read().strip())")])
+    (workdir / "notes.txt").write_text("beta\n")
+    seen = []
+    with KernelExecutor(cwd=workdir) as executor:
+        replayed, divergences = replay_run(
+            recorded.record_path,
+            executor=executor,
+            observers=[lambda e: seen.append(e) if e.kind == "error" else None],
+        )
+    assert replayed.output == "beta"
+    answer = [d for d in divergences if "final answer" in d]
+    assert answer == [
+        "replay diverged at the final answer: the recording answered 'alpha'; now 'beta'"
+    ]
+    assert seen[-1].message == answer[0] and seen[-1].step == 1
+
+
+def test_replay_says_when_it_answers_where_the_recorded_run_did_not(workdir):
+    recorded = record_a_run(workdir, [code("final_answer(open('later.txt').read())")])
+    assert recorded.state == "error"  # the file was missing and the script had no more turns
+    (workdir / "later.txt").write_text("found")
+    with KernelExecutor(cwd=workdir) as executor:
+        replayed, divergences = replay_run(recorded.record_path, executor=executor)
+    assert replayed.output == "found"
+    assert divergences[-1] == "the replay answered; the recorded run gave no answer"
+
+
+def test_replay_of_a_dataframe_answer_finds_no_divergence(workdir):
+    answer = "import pandas as pd\nfinal_answer(pd.DataFrame({'n': [1.5, float('nan')]}))"
+    recorded = record_a_run(workdir, [code(answer)])
+    with KernelExecutor(cwd=workdir) as executor:
+        _, divergences = replay_run(recorded.record_path, executor=executor)
+    assert divergences == []
+
+
+def test_replay_of_an_answer_holding_nan_finds_no_divergence(workdir):
+    recorded = record_a_run(workdir, [code("final_answer({'mean': 1.5, 'gap': float('nan')})")])
+    with KernelExecutor(cwd=workdir) as executor:
+        _, divergences = replay_run(recorded.record_path, executor=executor)
+    assert divergences == []
+
+
 def test_replay_uses_live_tools_when_given(workdir):
     recorded = record_a_run(workdir, REPLIES)
 

@@ -7,13 +7,14 @@ sidecar; where what happens differs from the record (other output, an error), th
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..agents import CodeAgent, RunResult
-from ..events import AnswerFormatted, ErrorEvent, Event, StepFinished
+from ..events import AnswerFormatted, ErrorEvent, Event, FinalAnswer, StepFinished
 from ..kernel import KernelExecutor
 from ..memory import ActionStep
 from ..models import ReplayModel
@@ -99,17 +100,25 @@ def _summary(text: str) -> str:
 
 class DivergenceWatcher:
     """An observer that compares each replayed step with the recorded one and reports, as an
-    error event of that step, where the observation or the error differs."""
+    error event of that step, where the observation or the error differs; and, once the replay
+    answers, whether its final answer is the recorded one (the same words can compute another
+    answer from other data)."""
 
     def __init__(self, record: RunRecord, emit: Callable[[Event], None]) -> None:
         self._recorded = _action_steps(record)
+        self._answers = [e for e in record.events if isinstance(e, FinalAnswer)]
         self._emit = emit
+        self._last_step: int | None = None
         self.divergences: list[str] = []
 
     def __call__(self, event: Event) -> None:
+        if isinstance(event, FinalAnswer):
+            self._compare_answer(event)
+            return
         if not isinstance(event, StepFinished) or event.step.get("type") != "action":
             return
         now = event.memory_step
+        self._last_step = now.step_number
         before = self._recorded.get(now.step_number)
         if before is None:
             message = f"step {now.step_number} was not in the recorded run"
@@ -126,8 +135,41 @@ class DivergenceWatcher:
             )
         else:
             return
+        self._report(event.run_id, now.step_number, message)
+
+    def _compare_answer(self, event: FinalAnswer) -> None:
+        step = self._last_step
+        if not self._answers:
+            self._report(event.run_id, step, "the replay answered; the recorded run gave no answer")
+            return
+        was = _encoded_answer(self._answers.pop(0))
+        now = _encoded_answer(event)
+        if json.dumps(was, sort_keys=True) != json.dumps(now, sort_keys=True):
+            self._report(
+                event.run_id,
+                step,
+                f"replay diverged at the final answer: the recording answered "
+                f"{_summary(_answer_text(was))!r}; now {_summary(_answer_text(now))!r}",
+            )
+
+    def _report(self, run_id: str, step: int | None, message: str) -> None:
         self.divergences.append(message)
-        self._emit(ErrorEvent(run_id=event.run_id, step=now.step_number, message=message))
+        self._emit(ErrorEvent(run_id=run_id, step=step, message=message))
+
+
+def _encoded_answer(event: FinalAnswer) -> Any:
+    """The answer as the record stores it, so a live answer and a recorded one compare alike
+    (a DataFrame and its recorded ``{"type", "repr"}`` form, NaN and NaN)."""
+    return event.to_dict()["output"]
+
+
+def _answer_text(encoded: Any) -> str:
+    """Readable text of an encoded answer: the text itself, the repr of an object, or JSON."""
+    if isinstance(encoded, str):
+        return encoded
+    if isinstance(encoded, dict) and isinstance(encoded.get("repr"), str):
+        return encoded["repr"]
+    return json.dumps(encoded)
 
 
 def _max_steps(record: RunRecord) -> int:
