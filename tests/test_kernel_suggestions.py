@@ -156,3 +156,31 @@ def test_other_slips_on_the_failing_line_are_named_at_once(executor):
     assert error_line == (
         "KeyError: 'diameter'. Did you mean: 'Diameter'? And 'Rings' for 'rings' on the same line?"
     )
+
+
+def test_a_name_error_shows_the_action_with_the_name_corrected(executor):
+    code = "sequence_mRNA = 'AUG'\nlength = len(sequence_mrna)\nprint(length, 'sequence_mrna')"
+    observation = executor.run(code).observation()
+    corrected = "sequence_mRNA = 'AUG'\nlength = len(sequence_mRNA)\nprint(length, 'sequence_mrna')"
+    assert observation.endswith(
+        "NameError: name 'sequence_mrna' is not defined. Did you mean: 'sequence_mRNA'? "
+        f"Your code with sequence_mRNA:\n```python\n{corrected}\n```"
+    )  # the name is corrected where it is code, not inside a string
+
+
+def test_a_name_error_in_a_long_action_shows_only_the_failing_line_corrected(executor):
+    code = "long_total = 1\n" + "x = 0\n" * 60 + "print(long_Total + 1)"
+    last = last_lines(executor.run(code).observation(), 1)[0]
+    assert last == (
+        "NameError: name 'long_Total' is not defined. Did you mean: 'long_total'? "
+        "The failing line with long_total: print(long_total + 1)"
+    )
+
+
+def test_a_name_error_inside_an_earlier_function_shows_that_line_corrected(executor):
+    executor.run("def scaled(values):\n    return [v * factr for v in values]")
+    last = last_lines(executor.run("factor = 2\nscaled([1])").observation(), 1)[0]
+    assert last == (
+        "NameError: name 'factr' is not defined. Did you mean: 'factor'? "
+        "The failing line with factor: return [v * factor for v in values]"
+    )

@@ -6,6 +6,7 @@ missing and give up. `add_suggestion` rewrites the message of a NameError, KeyEr
 AttributeError or FileNotFoundError before it is shown, naming the closest existing name
 (differences of case, spaces and underscores first); with no close match it lists the keys
 of the one small dict or DataFrame the failing line uses, or the few files in the folder.
+A NameError also shows the action (or, when long, its failing line) with the name corrected.
 Like the runtime it imports nothing from smoldepot_jupyter; the host sends it as the module
 ``__smoldepot_suggestions__``.
 """
@@ -20,6 +21,8 @@ __all__ = ["add_suggestion", "closest"]
 
 _MAX_KEYS = 10_000  # containers with more keys than this are not searched
 _MAX_LISTED = 30  # with no close match, keys are listed only up to this many
+_MAX_CORRECTED = 2000  # characters of an action shown corrected after a NameError
+_MAX_LINES = 40  # lines of an action shown corrected after a NameError
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
 _STRING = re.compile(r"""(['"])((?:(?!\1)[^\\\n]|\\.)*)\1""")
@@ -63,6 +66,44 @@ class _WithNote(str):
 def _suggest_in_message(value, match):
     """Append Python's own "Did you mean" wording to the message of `value`."""
     value.args = (f"{value.args[0]}. Did you mean: {match!r}?", *value.args[1:])
+
+
+def _with_name_replaced(code, name, match):
+    """`code` with the bare name `name` written `match` outside string literals, or "" when it
+    does not use the name there."""
+    bare = re.compile(r"(?<![\w.])" + re.escape(name) + r"(?!\w)")
+    parts, start, count = [], 0, 0
+    for literal in _STRING.finditer(code):
+        part, n = bare.subn(match, code[start : literal.start()])
+        parts += [part, literal.group(0)]
+        start, count = literal.end(), count + n
+    part, n = bare.subn(match, code[start:])
+    parts.append(part)
+    return "".join(parts) if count + n else ""
+
+
+def _corrected_code(tb, user_ns, name, match):
+    """The failing action with `name` written `match`, as a note for a NameError's message; just
+    the failing line when the action is long or the name failed inside a function an earlier
+    action defined. A small model shown only "Did you mean" tends to send its failing code
+    again unchanged; shown the corrected code, it sends that."""
+    cell = failing = None
+    while tb is not None:
+        if tb.tb_frame.f_globals is user_ns:
+            failing = (tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+            cell = cell or failing[0]
+        tb = tb.tb_next
+    if failing is None:
+        return ""
+    source = "".join(linecache.getlines(cell)).strip()
+    if failing[0] == cell and len(source) <= _MAX_CORRECTED and source.count("\n") < _MAX_LINES:
+        corrected = _with_name_replaced(source, name, match)
+        if corrected:
+            return f" Your code with {match}:\n```python\n{corrected}\n```"
+    corrected = _with_name_replaced(linecache.getline(*failing).strip(), name, match)
+    if corrected and len(corrected) <= _MAX_CORRECTED:
+        return f" The failing line with {match}: {corrected}"
+    return ""
 
 
 def _keys_of(value):
@@ -185,6 +226,9 @@ def add_suggestion(etype, value, tb, user_ns):
             match = closest(value.name, names)
             if match:
                 _suggest_in_message(value, match)
+                note = _corrected_code(tb, user_ns, value.name, match)
+                if note:
+                    value.args = (value.args[0] + note, *value.args[1:])
         elif issubclass(etype, KeyError) and len(value.args) == 1:
             key = value.args[0]
             if isinstance(key, str):
