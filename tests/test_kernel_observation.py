@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from smoldepot_jupyter.kernel.execution import PRINTED_BLANK, PRINTED_NOTHING
+
 pytestmark = pytest.mark.timeout(120)
 
 ANSI = re.compile(r"\x1b\[")
@@ -99,6 +101,15 @@ def test_observation_of_an_action_without_output_says_so(executor):
     # Then the observation is not empty, so the model knows it ran
     assert observation.strip()
     assert "printed nothing" in observation
+
+
+def test_observation_of_an_action_that_printed_only_empty_values_says_they_are_empty(executor):
+    # Given an action whose printed values are empty strings
+    execution = executor.run("blank_values = ['', '']\nfor v in blank_values:\n    print(v)")
+
+    # Then the observation does not claim silence: it says the printed values were empty
+    assert execution.observation() == PRINTED_BLANK
+    assert executor.run("silent_value = ''").observation() == PRINTED_NOTHING
 
 
 def test_observation_of_an_error_shows_the_action_line_and_exception(executor):

@@ -7,7 +7,20 @@ from typing import Any
 
 from .observation import outputs_to_text, strip_ansi, truncate_middle
 
-__all__ = ["Execution", "ExecutionError", "SidecarObject", "ToolCall"]
+__all__ = [
+    "PRINTED_BLANK",
+    "PRINTED_NOTHING",
+    "Execution",
+    "ExecutionError",
+    "SidecarObject",
+    "ToolCall",
+]
+
+#: The observation of an action that showed nothing at all.
+PRINTED_NOTHING = "(the action ran and printed nothing)"
+#: The observation of an action whose output was only whitespace, e.g. ``print("")``: telling
+#: it apart from silence shows that a value printed was empty.
+PRINTED_BLANK = "(the action printed only blank lines: the values it printed are empty)"
 
 
 @dataclass
@@ -83,6 +96,7 @@ class Execution:
     def observation(self, max_chars: int = 10_000) -> str:
         """The text the model reads next: outputs, then the error, then notes; never empty."""
         text = outputs_to_text(self.outputs)
+        printed_blank = bool(text) and not text.strip()
         if self.error is not None and not any(
             o.get("output_type") == "error" for o in self.outputs
         ):
@@ -98,7 +112,7 @@ class Execution:
         if notes:
             text = text + ("\n" if text and not text.endswith("\n") else "") + "\n".join(notes)
         if not text.strip():
-            text = "(the action ran and printed nothing)"
+            text = PRINTED_BLANK if printed_blank else PRINTED_NOTHING
         return text.rstrip("\n")
 
     def to_dict(self) -> dict[str, Any]:
