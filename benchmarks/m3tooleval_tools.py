@@ -343,6 +343,13 @@ def _with_list_for_varargs(spec: ToolSpec, function: Callable[..., Any]) -> Call
     return call
 
 
+#: Tools that *are* Python's builtins in the original's code mode (env README: "`max` and `min`
+#: are the Python builtins"). Bridged from the host they would lose ``key=`` (a lambda cannot
+#: cross the bridge), so in code mode they are not offered as tools: the model code calls
+#: Python's own, as in the original and in smolagents' executor (whose builtins win over tools).
+BUILTINS_IN_CODE = frozenset({"max", "min"})
+
+
 def our_tools(
     environment: Environment,
     domain: str,
@@ -351,12 +358,15 @@ def our_tools(
     log: CallLog | None = None,
 ) -> list[Tool]:
     """The tools of `domain` as our `Tool`s. ``mode="code"`` keeps ``*args`` signatures (model
-    code calls ``sum(1, 2)``); ``mode="json"`` turns each ``*name`` into a list argument
-    ``name`` (tool calls name their arguments). Calls are recorded in `log` when given."""
+    code calls ``sum(1, 2)``) and leaves out `BUILTINS_IN_CODE`; ``mode="json"`` turns each
+    ``*name`` into a list argument ``name`` (tool calls name their arguments). Calls are
+    recorded in `log` when given."""
     if mode not in ("code", "json"):
         raise ValueError(f"mode must be 'code' or 'json', not {mode!r}")
     tools: list[Tool] = []
     for spec in toolset_specs(environment, domain):
+        if mode == "code" and spec.name in BUILTINS_IN_CODE:
+            continue
         variadic = any(a.variadic for a in spec.args)
         function = spec.function
         if variadic and mode == "json":

@@ -9,6 +9,7 @@ import pytest
 
 from benchmarks import m3tooleval_env as env
 from benchmarks.m3tooleval_tools import (
+    BUILTINS_IN_CODE,
     Browser,
     CallLog,
     Environment,
@@ -18,6 +19,7 @@ from benchmarks.m3tooleval_tools import (
     smolagents_tools,
     toolset_specs,
 )
+from smoldepot_jupyter.kernel import KernelExecutor
 
 ENV_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench" / "m3tooleval-env"
 
@@ -171,7 +173,8 @@ def test_every_toolset_builds_for_every_agent_kind(environment):
     for domain in environment.descriptions:
         specs = toolset_specs(environment, domain)
         assert [s.name for s in specs] == list(environment.descriptions[domain])
-        assert len(our_tools(environment, domain, mode="code")) == len(specs)
+        builtins = [s for s in specs if s.name in BUILTINS_IN_CODE]
+        assert len(our_tools(environment, domain, mode="code")) == len(specs) - len(builtins)
         assert len(our_tools(environment, domain, mode="json")) == len(specs)
         assert len(smolagents_tools(environment, domain)) == len(specs)
     with pytest.raises(ValueError, match="has no toolset 'astrology'"):
@@ -188,7 +191,22 @@ def test_our_code_tools_keep_varargs_and_show_descriptions_from_tools_json(envir
     assert "Finds flights based on source, destination and date." in prompt
     assert "from_location: Where the flight leaves from" in prompt
     assert tools["sum"](1, 2) == 3
-    assert tools["max"](1, 5) == 5
+
+
+def test_max_and_min_are_python_builtins_in_our_code_tools_and_tools_for_json(environment):
+    code = _by_name(our_tools(environment, "travel_itinerary_planning", mode="code"))
+    assert "max" not in code and "min" not in code and "sum" in code
+    json_tools = _by_name(our_tools(environment, "travel_itinerary_planning", mode="json"))
+    assert json_tools["max"](args=[1, 5]) == 5 and json_tools["min"](args=[4, 2]) == 2
+
+
+def test_in_our_sidecar_min_takes_a_key_as_the_builtin_does(environment):
+    tools = our_tools(environment, "travel_itinerary_planning", mode="code")
+    with KernelExecutor() as executor:
+        executor.register_tools(tools)
+        executor.push("flights", [{"price": 300}, {"price": 120}])
+        execution = executor.run("print(min(flights, key=lambda f: f['price']), sum(1, 2))")
+    assert execution.observation() == "{'price': 120} 3"  # and sum stays the varargs tool
 
 
 def test_our_json_tools_take_varargs_as_a_list(environment):
