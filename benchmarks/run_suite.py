@@ -2,7 +2,8 @@
 model, and compare them: success under each scorer, steps, tokens, wall time, failure kinds.
 
     python benchmarks/run_suite.py SUITE_DIR... --model ID [--api-base URL]
-        [--agents ours-code,ours-json,smolagents-code] [--max-steps N] [--every K] [--limit N]
+        [--agents ours-code,ours-json,smolagents-code] [--max-steps N] [--only PATTERN]
+        [--every K] [--limit N]
         [--out DIR] [--resume]
 
 Agents run one after another (every task of one agent, then the next), so a local server's
@@ -14,6 +15,7 @@ DIR/summary.md is written at the end, also after an interruption (Ctrl-C).
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import subprocess
@@ -216,6 +218,8 @@ class RunConfig:
     #: Take every K-th task of each suite (before `limit`): a subset that spans all of a suite's
     #: toolsets and kinds when the whole suite takes too long.
     every: int = 1
+    #: Run only the tasks whose id matches one of these shell-style patterns (before `every`).
+    only: list[str] = field(default_factory=list)
     resume: bool = False
     retry_errors: bool = False
     step_timeout: float = 30.0
@@ -226,12 +230,18 @@ class RunConfig:
 
 
 def select_tasks(
-    tasks: Sequence[dict[str, Any]], every: int = 1, limit: int | None = None
+    tasks: Sequence[dict[str, Any]],
+    every: int = 1,
+    limit: int | None = None,
+    only: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """The tasks a run takes from one suite: every `every`-th (from the first), then the first
-    `limit` of those."""
+    """The tasks a run takes from one suite: those whose id matches one of the `only` patterns
+    (shell-style, e.g. ``travel_itinerary_planning/*``; all when none), every `every`-th of
+    those (from the first), then the first `limit`."""
     if every < 1:
         raise ValueError(f"--every must be 1 or more, not {every}")
+    if only:
+        tasks = [t for t in tasks if any(fnmatch.fnmatchcase(str(t["id"]), p) for p in only)]
     return list(tasks[::every][:limit])
 
 
@@ -252,6 +262,12 @@ def run(
     if unknown:
         raise ValueError(f"unknown agents {unknown}; choose from {', '.join(AGENTS)}")
     suites = [load_suite(path) for path in config.suites]
+    for suite in suites:
+        if config.only and suite.tasks and not select_tasks(suite.tasks, only=config.only):
+            raise ValueError(
+                f"--only {' '.join(config.only)} matches no task of {suite.name}: its ids "
+                f"look like {suite.tasks[0]['id']!r}"
+            )
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
     results = out / RESULTS
@@ -266,7 +282,7 @@ def run(
         (agent, suite, task)
         for agent in config.agents
         for suite in suites
-        for task in select_tasks(suite.tasks, config.every, config.limit)
+        for task in select_tasks(suite.tasks, config.every, config.limit, config.only)
         if (suite.name, task["id"], agent) not in done
     ]
     _write_meta(out, config, suites, len(plan))
@@ -395,6 +411,7 @@ def _write_meta(out: Path, config: RunConfig, suites: Sequence[Suite], planned: 
             "planned_tasks": planned,
             "limit": config.limit,
             "every": config.every,
+            "only": config.only,
             "resume": config.resume,
             "agents": config.agents,
             "format_answer": config.format_answer,
@@ -464,6 +481,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--limit", type=int, help="run only the first N tasks of each suite")
     parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="run only the tasks whose id matches this shell-style pattern, e.g. "
+        "'travel_itinerary_planning/*' (repeatable; before --every and --limit)",
+    )
+    parser.add_argument(
         "--every",
         type=int,
         default=1,
@@ -517,6 +542,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_steps=args.max_steps,
         limit=args.limit,
         every=args.every,
+        only=args.only,
         resume=args.resume,
         retry_errors=args.retry_errors,
         step_timeout=args.step_timeout,

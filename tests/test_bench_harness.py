@@ -358,6 +358,32 @@ def test_every_k_takes_a_spread_subset_before_the_limit():
     assert select_tasks(tasks) == tasks
 
 
+def test_only_keeps_the_tasks_whose_id_matches_a_pattern_before_every_and_limit():
+    tasks = [{"id": f"{kind}/{n}"} for kind in ("travel", "web") for n in range(4)]
+    assert [t["id"] for t in select_tasks(tasks, only=["travel/*"], every=2)] == [
+        "travel/0",
+        "travel/2",
+    ]
+    picked = select_tasks(tasks, only=["web/3", "travel/1"], limit=5)
+    assert [t["id"] for t in picked] == ["travel/1", "web/3"]  # the suite's order
+    assert select_tasks(tasks, only=["Travel/*"]) == []  # case counts, as in task ids
+
+
+def test_only_from_the_command_line_reaches_the_run_and_its_session_record(suites, capsys):
+    args = [str(suites["tools"]), "--model", "m", "--agents", "ours-json"]
+    args += ["--out", str(suites["out"]), "--only", "travel/*", "--max-steps", "1"]
+    code = main([*args, "--api-base", "http://127.0.0.1:1/v1"])  # no server: the task errs
+    rows = read_results(suites["out"] / "results.jsonl")
+    assert code == 0 and [r["task_id"] for r in rows] == ["travel/total"]
+    session = json.loads((suites["out"] / "run.json").read_text())["sessions"][-1]
+    assert session["only"] == ["travel/*"]
+
+
+def test_only_matching_no_task_is_refused_with_an_example_id(suites):
+    with pytest.raises(ValueError, match="matches no task of toy-tools: its ids look like"):
+        run(_config(suites, ["ours-json"], only=["travel"]), token_count=_count, progress=None)
+
+
 def test_every_below_one_is_refused_with_the_flag_named():
     with pytest.raises(ValueError, match="--every must be 1 or more"):
         select_tasks([{"id": "a"}], every=0)
