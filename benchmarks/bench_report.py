@@ -255,13 +255,16 @@ def _ratios(suite: str, rows: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def _selection_text(sessions: Sequence[dict[str, Any]]) -> str:
-    """How each session chose its tasks (`--every`, `--limit`), so a subset reads as one."""
+    """How each session chose its tasks (`--only`, `--every`, `--limit`), so a subset reads as
+    one."""
     texts = []
     for session in sessions:
         every, limit = session.get("every"), session.get("limit")
         text = "all tasks" if not limit else f"first {limit} tasks"
         if every and every > 1:
             text = f"one task in {every}" + ("" if not limit else f", the first {limit} of those")
+        if session.get("only"):
+            text += " with ids matching " + " or ".join(session["only"])
         texts.append(text)
     return "; ".join(texts)
 

@@ -356,7 +356,9 @@ def run(
     finally:
         meter.close()
     rows = read_results(results)
-    write_summary(rows, out / SUMMARY, _summary_meta(config, suites))
+    meta = _summary_meta(config, suites)
+    meta["sessions"] = json.loads((out / "run.json").read_text(encoding="utf-8"))["sessions"]
+    write_summary(rows, out / SUMMARY, meta)
     if interrupted:
         raise KeyboardInterrupt
     return rows

@@ -377,6 +377,8 @@ def test_only_from_the_command_line_reaches_the_run_and_its_session_record(suite
     assert code == 0 and [r["task_id"] for r in rows] == ["travel/total"]
     session = json.loads((suites["out"] / "run.json").read_text())["sessions"][-1]
     assert session["only"] == ["travel/*"]
+    summary = (suites["out"] / "summary.md").read_text()
+    assert "- tasks run, per session: all tasks with ids matching travel/*" in summary
 
 
 def test_only_matching_no_task_is_refused_with_an_example_id(suites):
