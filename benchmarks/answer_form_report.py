@@ -1,6 +1,7 @@
 """What the answer-form call did in a run made with ``run_suite.py --format-answer``.
 
-Reads each task's run record, finds its `AnswerFormatted` event, and prints one line per task:
+Reads the run record of each task ours ran with the option, finds its `AnswerFormatted` event,
+and prints one line per task:
 solved or not, whether the rewrite was kept, whether the answer as given would have been solved
 already, the answer as given and the model's reply. Last a JSON line: calls, rewrites kept, the
 call's prompt tokens, and how many tasks the rewrite turned into solved ones.
@@ -47,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = json.loads(line)
         if result["task_id"] not in tasks or not result.get("record"):
             continue
+        if result["agent"].startswith("smolagents") or result.get("format_answer") is False:
+            continue  # no answer-form call was asked for: the peer, or ours without the option
         totals["tasks"] += 1
         totals["solved"] += bool(result["solved"])
         solved = "solved" if result["solved"] else "not solved"

@@ -471,9 +471,15 @@ def test_the_answer_form_report_counts_the_rewrites_that_solved_a_task(suites, c
         progress=None,
     )
     capsys.readouterr()
+    results = suites["out"] / "results.jsonl"
+    ours = read_results(results)
+    peer = {**ours[1], "agent": "smolagents-code", "format_answer": None}
+    without = {**ours[1], "agent": "ours-code", "format_answer": False}
+    with results.open("a") as sink:  # lines of runs that asked for no answer-form call
+        sink.write(json.dumps(peer) + "\n" + json.dumps(without) + "\n")
     assert answer_form_report.main([str(suites["out"]), str(suites["tools"])]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     totals = json.loads(lines[-1])
-    assert totals["tasks"] == len(lines) - 1
+    assert totals["tasks"] == len(lines) - 1 == 2  # the two added lines are not counted
     assert (totals["rewrites_kept"], totals["solved_by_the_rewrite"]) == (1, 1)
     assert any("'$850' -> '850'" in line and "rewrite kept" in line for line in lines)
