@@ -50,15 +50,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         if result["agent"].startswith("smolagents") or result.get("format_answer") is False:
             continue  # no answer-form call was asked for: the peer, or ours without the option
-        totals["tasks"] += 1
-        totals["solved"] += bool(result["solved"])
         solved = "solved" if result["solved"] else "not solved"
         try:
             events = load_run(result["record"]).events
-        except RecordError as exc:
-            print(f"{result['task_id']}: {solved}; record unreadable ({exc})")
-            continue
+        except (RecordError, OSError) as exc:
+            events, unreadable = [], exc
+        else:
+            unreadable = None
         calls = [e for e in events if isinstance(e, AnswerFormatted)]
+        if unreadable is None and not calls and "format_answer" not in result:
+            continue  # a line from before lines named the option, of a run without the call
+        totals["tasks"] += 1
+        totals["solved"] += bool(result["solved"])
+        if unreadable is not None:
+            print(f"{result['task_id']}: {solved}; record unreadable ({unreadable})")
+            continue
         if not calls:
             print(f"{result['task_id']}: {solved}; no answer-form call")
             continue
