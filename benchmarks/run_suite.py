@@ -285,8 +285,8 @@ def run(
         for task in select_tasks(suite.tasks, config.every, config.limit, config.only)
         if (suite.name, task["id"], agent) not in done
     ]
-    _write_meta(out, config, suites, len(plan))
     commit = _source_commit()
+    _write_meta(out, config, suites, len(plan), commit)
     counter = TokenCounter(config.model_id, token_count)
     shared: dict[str, Any] = {}
 
@@ -398,7 +398,9 @@ def _summary_meta(config: RunConfig, suites: Sequence[Suite]) -> dict[str, Any]:
     }
 
 
-def _write_meta(out: Path, config: RunConfig, suites: Sequence[Suite], planned: int) -> None:
+def _write_meta(
+    out: Path, config: RunConfig, suites: Sequence[Suite], planned: int, commit: str | None
+) -> None:
     path = out / "run.json"
     meta: dict[str, Any] = {}
     if path.exists():
@@ -417,7 +419,7 @@ def _write_meta(out: Path, config: RunConfig, suites: Sequence[Suite], planned: 
             "resume": config.resume,
             "agents": config.agents,
             "format_answer": config.format_answer,
-            "commit": _source_commit(),
+            "commit": commit,
         }
     )
     meta.update(_summary_meta(config, suites))

@@ -42,6 +42,19 @@ def record_a_run(workdir, replies, tools=(weather,)):
         return agent.run("Check the weather and the notes.")
 
 
+def replay(workdir, recorded, **options):
+    """Replay `recorded` in a fresh sidecar in `workdir`: (result, divergences, error events)."""
+    errors = []
+    with KernelExecutor(cwd=workdir) as executor:
+        result, divergences = replay_run(
+            recorded.record_path,
+            executor=executor,
+            observers=[lambda e: errors.append(e) if e.kind == "error" else None],
+            **options,
+        )
+    return result, divergences, errors
+
+
 REPLIES = [
     code("w = weather('Oslo')\nprint(w)"),
     code("print(open('notes.txt').read().strip())"),
@@ -60,13 +73,7 @@ def test_replay_reproduces_the_run_with_recorded_tool_results(workdir):
 def test_replay_says_where_execution_diverged(workdir):
     recorded = record_a_run(workdir, REPLIES)
     (workdir / "notes.txt").write_text("beta\n")
-    seen = []
-    with KernelExecutor(cwd=workdir) as executor:
-        replayed, divergences = replay_run(
-            recorded.record_path,
-            executor=executor,
-            observers=[lambda e: seen.append(e) if e.kind == "error" else None],
-        )
+    replayed, divergences, seen = replay(workdir, recorded)
     assert len(divergences) == 1
     assert "step 2" in divergences[0] and "alpha" in divergences[0] and "beta" in divergences[0]
     assert seen and seen[0].step == 2
@@ -76,13 +83,7 @@ def test_replay_says_where_execution_diverged(workdir):
 def test_replay_says_when_the_same_code_computes_another_final_answer(workdir):
     recorded = record_a_run(workdir, [code("final_answer(open('notes.txt').read().strip())")])
     (workdir / "notes.txt").write_text("beta\n")
-    seen = []
-    with KernelExecutor(cwd=workdir) as executor:
-        replayed, divergences = replay_run(
-            recorded.record_path,
-            executor=executor,
-            observers=[lambda e: seen.append(e) if e.kind == "error" else None],
-        )
+    replayed, divergences, seen = replay(workdir, recorded)
     assert replayed.output == "beta"
     answer = [d for d in divergences if "final answer" in d]
     assert answer == [
@@ -95,8 +96,7 @@ def test_replay_says_when_it_answers_where_the_recorded_run_did_not(workdir):
     recorded = record_a_run(workdir, [code("final_answer(open('later.txt').read())")])
     assert recorded.state == "error"  # the file was missing and the script had no more turns
     (workdir / "later.txt").write_text("found")
-    with KernelExecutor(cwd=workdir) as executor:
-        replayed, divergences = replay_run(recorded.record_path, executor=executor)
+    replayed, divergences, _ = replay(workdir, recorded)
     assert replayed.output == "found"
     assert divergences[-1] == "the replay answered; the recorded run gave no answer"
 
@@ -104,15 +104,13 @@ def test_replay_says_when_it_answers_where_the_recorded_run_did_not(workdir):
 def test_replay_of_a_dataframe_answer_finds_no_divergence(workdir):
     answer = "import pandas as pd\nfinal_answer(pd.DataFrame({'n': [1.5, float('nan')]}))"
     recorded = record_a_run(workdir, [code(answer)])
-    with KernelExecutor(cwd=workdir) as executor:
-        _, divergences = replay_run(recorded.record_path, executor=executor)
+    _, divergences, _ = replay(workdir, recorded)
     assert divergences == []
 
 
 def test_replay_of_an_answer_holding_nan_finds_no_divergence(workdir):
     recorded = record_a_run(workdir, [code("final_answer({'mean': 1.5, 'gap': float('nan')})")])
-    with KernelExecutor(cwd=workdir) as executor:
-        _, divergences = replay_run(recorded.record_path, executor=executor)
+    _, divergences, _ = replay(workdir, recorded)
     assert divergences == []
 
 
@@ -128,8 +126,7 @@ def test_replay_uses_live_tools_when_given(workdir):
         """
         return "rain"
 
-    with KernelExecutor(cwd=workdir) as executor:
-        _, divergences = replay_run(recorded.record_path, executor=executor, tools=[weather])
+    _, divergences, _ = replay(workdir, recorded, tools=[weather])
     assert "step 1" in divergences[0] and "rain" in divergences[0]
 
 
