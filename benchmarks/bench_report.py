@@ -152,6 +152,9 @@ def render_summary(rows: Sequence[dict[str, Any]], meta: dict[str, Any] | None =
     selection = _selection_text(meta.get("sessions") or [])
     if selection:
         lines.append(f"- tasks run, per session: {selection}")
+    if meta.get("composed_from"):
+        sources = ", ".join(f"`{source}`" for source in meta["composed_from"])
+        lines.append(f"- composed from (later lines replace earlier ones): {sources}")
     lines.append(f"- result lines: {len(rows)}; written {time.strftime('%Y-%m-%d %H:%M:%S')}")
     lines.append(
         "- tokens: counted with litellm.token_counter on what each agent sent and received "
