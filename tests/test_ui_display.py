@@ -121,6 +121,8 @@ def test_notebook_saved_without_widget_state_converts_to_html_showing_every_step
     for code in (CODE_1, CODE_2, CODE_3):
         assert code in page.visible
     for step in finished_view.state.action_steps:
+        if step.is_final_answer:  # the run ended there: no observation was read
+            continue
         for line in step.observation.splitlines():
             assert line.strip() in page.visible
     assert 'class="smoldepot-run"' in body

@@ -27,6 +27,7 @@ from smoldepot_jupyter.events import (
     StepFinished,
     ToolCallFinished,
 )
+from smoldepot_jupyter.kernel.execution import PRINTED_NOTHING
 from smoldepot_jupyter.memory import ActionStep
 from smoldepot_jupyter.ui.static import render_html
 from smoldepot_jupyter.ui.text import render_markdown, render_text
@@ -64,7 +65,8 @@ class Page(HTMLParser):
 
 
 def _observations() -> list[str]:
-    return [s.observation for s in build(run_events()).action_steps]
+    """What the model read after each step (the final answer's step ends the run: none)."""
+    return [s.observation for s in build(run_events()).action_steps if not s.is_final_answer]
 
 
 @pytest.mark.parametrize(
@@ -89,6 +91,37 @@ def test_every_step_code_and_observation_appear_in_each_rendering(render, visibl
             assert line.strip() in shown
     assert PLAN.splitlines()[1] in shown
     assert "55" in shown.split("Final answer")[-1]
+
+
+RENDERINGS = [
+    (render_html, lambda out: Page(out).visible),
+    (render_markdown, lambda out: out),
+    (render_text, lambda out: out),
+]
+
+
+@pytest.mark.parametrize("render, visible", RENDERINGS, ids=["html", "markdown", "text"])
+def test_a_final_answer_step_that_printed_nothing_shows_no_observation(render, visible):
+    state = build(run_events())
+    assert state.action_steps[-1].observation == PRINTED_NOTHING
+
+    shown = visible(render(state))
+
+    assert PRINTED_NOTHING not in shown
+    assert "Observation" not in shown.split("Step 3")[-1]
+
+
+@pytest.mark.parametrize("render, visible", RENDERINGS, ids=["html", "markdown", "text"])
+def test_a_step_that_printed_nothing_before_the_end_still_says_so(render, visible):
+    events = [e for e in run_events() if not isinstance(e, RunFinished)]
+    events.pop()  # the FinalAnswer event
+    finished = events.pop()  # the final answer's StepFinished
+    silent = {**finished.step, "is_final_answer": False, "final_answer": None}
+    events.append(StepFinished(run_id=RUN, timestamp=finished.timestamp, step=silent))
+
+    shown = visible(render(build(events)))
+
+    assert PRINTED_NOTHING in shown
 
 
 def test_html_shows_a_script_in_the_task_as_text():

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..kernel.execution import PRINTED_BLANK, PRINTED_NOTHING
 from ..kernel.observation import as_text, outputs_to_text, render_terminal, strip_ansi
 from .state import ActionView, PlanningView, RunViewState, StepView, ToolCallView, format_value
 
@@ -349,8 +350,16 @@ def outputs_html(outputs: Iterable[Mapping[str, Any]]) -> str:
     return f'<div class="sd-label">Output</div><div class="sd-outputs">{"".join(parts)}</div>'
 
 
+def _says_only_what_was_printed(step: ActionView) -> bool:
+    """A final answer's step whose observation only says the action printed nothing (or blank
+    lines): the run ended there, no model read it, and under the answer it is noise."""
+    return step.is_final_answer and step.observation in (PRINTED_NOTHING, PRINTED_BLANK)
+
+
 def observation_text(step: ActionView) -> str:
     """What the model read after the step; while it runs, the text of its outputs so far."""
+    if _says_only_what_was_printed(step):
+        return ""
     if step.observation:
         return step.observation
     return outputs_to_text(step.outputs).rstrip("\n")
@@ -359,7 +368,7 @@ def observation_text(step: ActionView) -> str:
 def step_notes_html(step: ActionView) -> str:
     """The observation (folded when the outputs above already show it) and the step's error."""
     parts = []
-    observation = step.observation.strip("\n")
+    observation = "" if _says_only_what_was_printed(step) else step.observation.strip("\n")
     if observation:
         if step.outputs:
             parts.append(
