@@ -26,12 +26,9 @@ if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
 from benchmarks.bench_report import write_summary  # noqa: E402
+from benchmarks.run_suite import RESULTS, RUN_META, SUMMARY  # noqa: E402
 
 __all__ = ["Source", "compose", "main", "parse_source"]
-
-RESULTS = "results.jsonl"
-RUN_META = "run.json"
-SUMMARY = "summary.md"
 
 
 @dataclass(frozen=True)
@@ -48,8 +45,9 @@ class Source:
         return self.pattern is None or fnmatch.fnmatchcase(str(row.get("task_id")), self.pattern)
 
     def __str__(self) -> str:
-        parts = [str(self.folder), self.agent or "*", self.pattern or ""]
-        return ":".join(parts).rstrip(":").removesuffix(":*")
+        if self.pattern is not None:
+            return f"{self.folder}:{self.agent or '*'}:{self.pattern}"
+        return f"{self.folder}:{self.agent}" if self.agent is not None else str(self.folder)
 
 
 def parse_source(text: str) -> Source:

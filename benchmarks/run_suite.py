@@ -71,6 +71,7 @@ __all__ = [
 
 RESULTS = "results.jsonl"
 SUMMARY = "summary.md"
+RUN_META = "run.json"
 DEFAULT_RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
@@ -357,7 +358,7 @@ def run(
         meter.close()
     rows = read_results(results)
     meta = _summary_meta(config, suites)
-    meta["sessions"] = json.loads((out / "run.json").read_text(encoding="utf-8"))["sessions"]
+    meta["sessions"] = json.loads((out / RUN_META).read_text(encoding="utf-8"))["sessions"]
     write_summary(rows, out / SUMMARY, meta)
     if interrupted:
         raise KeyboardInterrupt
@@ -401,7 +402,7 @@ def _summary_meta(config: RunConfig, suites: Sequence[Suite]) -> dict[str, Any]:
 def _write_meta(
     out: Path, config: RunConfig, suites: Sequence[Suite], planned: int, commit: str | None
 ) -> None:
-    path = out / "run.json"
+    path = out / RUN_META
     meta: dict[str, Any] = {}
     if path.exists():
         try:

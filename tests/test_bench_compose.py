@@ -8,22 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
+from test_bench_harness import result_line
 
 from benchmarks.compose_table import compose, main, parse_source
-
-
-def _row(agent: str, task: str, solved: bool, prompt: int = 100) -> dict:
-    return {
-        "suite": "toy",
-        "task_id": task,
-        "agent": agent,
-        "solved": solved,
-        "verdicts": {"strict": solved},
-        "primary_scorer": "strict",
-        "steps": 1,
-        "tokens_counted": {"prompt": prompt, "completion": 0},
-        "category": None if solved else "wrong_answer",
-    }
 
 
 def _run_folder(path: Path, rows: list[dict], sessions: list[dict] | None = None) -> Path:
@@ -44,9 +31,9 @@ def full(tmp_path: Path) -> Path:
     return _run_folder(
         tmp_path / "full",
         [
-            _row("ours-code", "travel/a", False),
-            _row("ours-code", "web/b", False),
-            _row("smolagents-code", "travel/a", True),
+            result_line("ours-code", "travel/a", False),
+            result_line("ours-code", "web/b", False),
+            result_line("smolagents-code", "travel/a", True),
         ],
     )
 
@@ -56,9 +43,9 @@ def rerun(tmp_path: Path) -> Path:
     return _run_folder(
         tmp_path / "rerun",
         [
-            _row("ours-code", "travel/a", True),
-            _row("ours-code", "web/b", True),
-            _row("smolagents-code", "travel/a", False),
+            result_line("ours-code", "travel/a", True),
+            result_line("ours-code", "web/b", True),
+            result_line("smolagents-code", "travel/a", False),
         ],
         sessions=[{"every": 1, "limit": None, "only": ["travel/*"]}],
     )

@@ -391,7 +391,8 @@ def test_every_below_one_is_refused_with_the_flag_named():
         select_tasks([{"id": "a"}], every=0)
 
 
-def _row(agent: str, task: str, solved: bool, prompt: int) -> dict:
+def result_line(agent: str, task: str, solved: bool, prompt: int = 100) -> dict:
+    """A result line of the toy suite, as run_suite writes one."""
     return {
         "suite": "toy",
         "task_id": task,
@@ -407,10 +408,10 @@ def _row(agent: str, task: str, solved: bool, prompt: int) -> dict:
 
 def test_prompt_tokens_per_solved_task_count_the_failed_tasks_too():
     rows = [
-        _row("ours-code", "t1", True, 100),
-        _row("ours-code", "t2", False, 300),
-        _row("smolagents-code", "t1", True, 1000),
-        _row("smolagents-code", "t2", True, 1000),
+        result_line("ours-code", "t1", True, 100),
+        result_line("ours-code", "t2", False, 300),
+        result_line("smolagents-code", "t1", True, 1000),
+        result_line("smolagents-code", "t2", True, 1000),
     ]
     summary = render_summary(rows, {"model": "m", "sessions": [{"every": 3, "limit": None}]})
     assert "| ours-code | 2 | 50.0% | 1.00 | 200 | 200 / 0 | 100 | 400 |" in summary
