@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import json
 import os
 import re
 import time
@@ -24,7 +25,14 @@ from .base import (
 if TYPE_CHECKING:
     from .litellm_model import LiteLLMModel
 
-__all__ = ["is_retryable", "retry_after", "secrets_to_mask", "to_model_error", "unavailable"]
+__all__ = [
+    "StreamCutOff",
+    "is_retryable",
+    "retry_after",
+    "secrets_to_mask",
+    "to_model_error",
+    "unavailable",
+]
 
 _KEY_VARIABLES = {
     "openai": "OPENAI_API_KEY",
@@ -49,9 +57,16 @@ _SECRET_VARIABLE = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL", re.IGNORE
 _EXAMPLE_IDS = "'openai/gpt-4o-mini', 'anthropic/claude-sonnet-4-5', 'ollama_chat/qwen2.5-coder'"
 
 
+class StreamCutOff(Exception):
+    """The provider's stream ended before the reply did: no finish reason came (litellm then
+    reports a made-up "stop"), so the server or a proxy dropped the connection mid-answer."""
+
+
 def is_retryable(litellm: Any, exc: Exception) -> bool:
-    """Rate limits, 5xx, timeouts and connection failures; not a missing key (litellm reports
-    that as a 500)."""
+    """Rate limits, 5xx, timeouts, connection failures and streams cut off mid-answer; not a
+    missing key (litellm reports that as a 500)."""
+    if isinstance(exc, StreamCutOff):
+        return True
     if _MISSING_KEY.search(str(exc)):
         return False
     retryable = (
@@ -105,7 +120,15 @@ def unavailable(
     exc: Exception, reason: str, model: LiteLLMModel, secrets: list[str]
 ) -> ModelUnavailableError:
     """The error for retryable failures that we stop retrying, with `reason` saying why."""
-    if model.api_base and _is_connection_failure(exc):
+    garbage = _garbage(exc)
+    if garbage is not None:
+        where = f"the server at {model.api_base}" if model.api_base else "the provider"
+        advice = (
+            f"{where} answered with bytes that are not an OpenAI-style chat completion stream "
+            f"({_mask(garbage, secrets)[:200]}): check that api_base points at an "
+            "OpenAI-compatible server (usually ending in /v1)"
+        )
+    elif model.api_base and _is_connection_failure(exc) and not _is_timeout(exc):
         advice = f"is the server at {model.api_base} running?"
     else:
         advice = (
@@ -123,7 +146,8 @@ def describe(exc: Exception, secrets: list[str]) -> str:
     status = getattr(exc, "status_code", None)
     if _MISSING_KEY.search(text) or _is_connection_failure(exc) or "timed out" in text:
         status = None  # litellm's stand-in codes for failures that never reached a server
-    message = _LITELLM_PREFIX.sub("", text.splitlines()[0] if text else "").rstrip(". ")
+    message = text.splitlines()[0] if text else ""
+    message = _LITELLM_PREFIX.sub("", message.split(" Original exception: ")[0]).rstrip(". ")
     message = _mask(message or type(exc).__name__, secrets)
     if len(message) > 300:
         message = message[:300] + "..."
@@ -191,6 +215,34 @@ def _not_found_hint(model: LiteLLMModel) -> str:
             f"/v1) and serves this model (GET {model.api_base.rstrip('/')}/models)"
         )
     return hint
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """`exc` and the exceptions it was raised from or during, innermost last."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(chain) < 12 and all(current is not c for c in chain):
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _garbage(exc: Exception) -> str | None:
+    """What was wrong with an answer that was not HTTP, or not UTF-8 JSON events; None when
+    the failure was not garbage from the server."""
+    for cause in reversed(_causes(exc)):
+        if isinstance(cause, UnicodeDecodeError | json.JSONDecodeError):
+            return f"{type(cause).__name__}: {cause}"
+        name, text = type(cause).__name__, str(cause)
+        if name == "RemoteProtocolError" and "without sending a response" not in text:
+            return f"not HTTP: {text}"
+    return None
+
+
+def _is_timeout(exc: Exception) -> bool:
+    return "timed out" in str(exc).lower() or any(
+        isinstance(c, TimeoutError) or "Timeout" in type(c).__name__ for c in _causes(exc)
+    )
 
 
 def _is_connection_failure(exc: Exception) -> bool:

@@ -297,6 +297,12 @@ class LiteLLMModel:
                 _collect_tool_calls(calls, getattr(delta, "tool_calls", None) or [])
                 if text.feed(getattr(delta, "content", None) or ""):
                     break
+            else:
+                if _ended_without_finish_reason(stream, request):
+                    raise litellm_errors.StreamCutOff(
+                        "the server ended the stream before the reply was complete (no finish "
+                        f"reason after {len(text.text)} characters)"
+                    )
         finally:
             _close_stream(stream)
         return ModelResponse(
@@ -341,6 +347,17 @@ def _assemble_tool_calls(calls: dict[int, dict[str, str]]) -> list[dict[str, Any
             }
         )
     return assembled
+
+
+def _ended_without_finish_reason(stream: Any, request: dict[str, Any]) -> bool:
+    """Whether a stream read to its end never said why it ended: the connection was dropped
+    mid-answer (every provider sends a finish reason; litellm's wrapper substitutes "stop" when
+    none came, and keeps the real one in `received_finish_reason`). litellm's `mock_response`
+    streams send none, and streams of other wrappers are not judged."""
+    if request.get("mock_response") is not None or not hasattr(stream, "received_finish_reason"):
+        return False
+    received = stream.received_finish_reason or getattr(stream, "intermittent_finish_reason", None)
+    return received is None
 
 
 def _close_stream(stream: Any) -> None:
