@@ -1,10 +1,12 @@
 """Executor overhead: what the sidecar adds on top of the Jupyter protocol, measured in one run.
 
-Prints one line per figure, then one JSON object (the last line) with exactly the keys
-raw_floor_ms, trivial_ms, tool_call_ms, first_tool_call_ms, compute_ms,
-compute_ratio_vs_smolagents, cold_start_ms, prewarmed_first_action_ms.
+Every sidecar figure is measured at each sandbox level (``process`` and ``bwrap``) in the same
+run, so their ratios compare like with like. Prints one line per figure, then one JSON object
+(the last line): raw_floor_ms, compute_ratio_vs_smolagents, ``levels`` (per level: trivial_ms,
+tool_call_ms, first_tool_call_ms, compute_ms, cold_start_ms, prewarmed_first_action_ms) and
+the bwrap targets' ratios (bwrap_trivial_vs_floor, bwrap_cold_start_vs_process).
 
-    python benchmarks/executor_overhead.py [--reps 200]
+    python benchmarks/executor_overhead.py [--reps 200] [--levels process,bwrap]
 
 The compute comparison needs smolagents (the `bench` extra); without it that ratio is null.
 """
@@ -17,6 +19,7 @@ import os
 import statistics
 import tempfile
 import time
+from typing import Any
 
 import zmq
 from jupyter_client import KernelManager
@@ -129,23 +132,23 @@ def smolagents_compute(reps: int = 3) -> float | None:
     return statistics.median(times)
 
 
-def cold_start(reps: int = 5) -> float:
+def cold_start(level: str, reps: int = 5) -> float:
     """Median time from KernelExecutor() to a started, set-up sidecar."""
     times = []
     for _ in range(reps):
         start = time.perf_counter()
-        executor = KernelExecutor()
+        executor = KernelExecutor(sandbox=level)
         executor.start()
         times.append(time.perf_counter() - start)
         executor.shutdown()
     return statistics.median(times)
 
 
-def prewarmed_first_action(reps: int = 5) -> float:
+def prewarmed_first_action(level: str, reps: int = 5) -> float:
     """Median time of the first `run` after prewarm() had time to finish in the background."""
     times = []
     for _ in range(reps):
-        executor = KernelExecutor()
+        executor = KernelExecutor(sandbox=level)
         executor.prewarm()
         time.sleep(8)  # the user reads and types while the kernel starts
         start = time.perf_counter()
@@ -155,44 +158,70 @@ def prewarmed_first_action(reps: int = 5) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reps", type=int, default=200, help="repetitions for medians (>=200)")
-    args = parser.parse_args()
+def level_figures(level: str, reps: int, floor_ms: float) -> dict[str, float]:
+    """The sidecar's figures at one sandbox level."""
 
     def noop(i: int) -> int:
         """Return i."""
         return i
 
-    figures: dict[str, float | None] = {}
-    figures["raw_floor_ms"] = _ms(raw_floor(args.reps))
-    print(f"raw protocol floor (1+1, reply+idle): {figures['raw_floor_ms']} ms")
-    with KernelExecutor() as executor:
+    figures: dict[str, float] = {}
+    with KernelExecutor(sandbox=level) as executor:
         executor.register_tools([noop])
-        figures["trivial_ms"] = _ms(trivial(executor, args.reps))
-        ratio = figures["trivial_ms"] / figures["raw_floor_ms"]
-        print(f"executor trivial round trip: {figures['trivial_ms']} ms ({ratio:.2f} x floor)")
-        per_call, first = tool_calls(executor, args.reps)
+        figures["trivial_ms"] = _ms(trivial(executor, reps))
+        ratio = figures["trivial_ms"] / floor_ms
+        print(
+            f"[{level}] executor trivial round trip: {figures['trivial_ms']} ms "
+            f"({ratio:.2f} x floor)"
+        )
+        per_call, first = tool_calls(executor, reps)
         figures["tool_call_ms"] = _ms(per_call)
         figures["first_tool_call_ms"] = _ms(first)
-        print(f"bridged tool call: {figures['tool_call_ms']} ms per call (10 per action)")
-        print(f"first bridged call of an action: {figures['first_tool_call_ms']} ms")
+        print(f"[{level}] bridged tool call: {figures['tool_call_ms']} ms per call (10 per action)")
+        print(f"[{level}] first bridged call of an action: {figures['first_tool_call_ms']} ms")
         figures["compute_ms"] = _ms(compute(executor))
-    print(f"compute-heavy action (300k-iteration loop): {figures['compute_ms']} ms")
+    print(f"[{level}] compute-heavy action (300k-iteration loop): {figures['compute_ms']} ms")
+    figures["cold_start_ms"] = _ms(cold_start(level))
+    print(f"[{level}] cold start to a ready sidecar: {figures['cold_start_ms']} ms")
+    figures["prewarmed_first_action_ms"] = _ms(prewarmed_first_action(level))
+    print(f"[{level}] first action after prewarm(): {figures['prewarmed_first_action_ms']} ms")
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reps", type=int, default=200, help="repetitions for medians (>=200)")
+    parser.add_argument(
+        "--levels", default="process,bwrap", help="sandbox levels to measure (process,bwrap)"
+    )
+    args = parser.parse_args()
+
+    figures: dict[str, Any] = {}
+    figures["raw_floor_ms"] = _ms(raw_floor(args.reps))
+    print(f"raw protocol floor (1+1, reply+idle): {figures['raw_floor_ms']} ms")
+    levels = {}
+    for level in args.levels.split(","):
+        levels[level] = level_figures(level, args.reps, figures["raw_floor_ms"])
+    figures["levels"] = levels
     theirs = smolagents_compute()
+    ours = levels[next(iter(levels))]["compute_ms"]
     if theirs is None:
         figures["compute_ratio_vs_smolagents"] = None
         print("smolagents not installed: no compute comparison (pip install -e .[bench])")
     else:
-        figures["compute_ratio_vs_smolagents"] = round(theirs * 1000 / figures["compute_ms"], 1)
+        figures["compute_ratio_vs_smolagents"] = round(theirs * 1000 / ours, 1)
         print(
             f"same loop in smolagents LocalPythonExecutor: {_ms(theirs)} ms "
             f"({figures['compute_ratio_vs_smolagents']} x slower)"
         )
-    figures["cold_start_ms"] = _ms(cold_start())
-    print(f"cold start to a ready sidecar: {figures['cold_start_ms']} ms")
-    figures["prewarmed_first_action_ms"] = _ms(prewarmed_first_action())
-    print(f"first action after prewarm(): {figures['prewarmed_first_action_ms']} ms")
+    if "bwrap" in levels:
+        bwrap = levels["bwrap"]
+        figures["bwrap_trivial_vs_floor"] = round(bwrap["trivial_ms"] / figures["raw_floor_ms"], 3)
+        print(f"bwrap trivial round trip: {figures['bwrap_trivial_vs_floor']} x the floor")
+        if "process" in levels:
+            ratio = bwrap["cold_start_ms"] / levels["process"]["cold_start_ms"]
+            figures["bwrap_cold_start_vs_process"] = round(ratio, 3)
+            print(f"bwrap cold start: {figures['bwrap_cold_start_vs_process']} x process")
     print(json.dumps(figures))
 
 

@@ -77,7 +77,8 @@ class Event:
 
 @dataclass(frozen=True, kw_only=True)
 class RunStarted(Event):
-    """A run began: the task, the model, the step budget and the tools it may call."""
+    """A run began: the task, the model, the step budget, the tools it may call, and where its
+    code runs (`sandbox`: the level in force and why; empty for agents that run no code)."""
 
     kind: ClassVar[str] = "run_started"
 
@@ -85,6 +86,7 @@ class RunStarted(Event):
     model_id: str
     max_steps: int
     tools: list[str] = field(default_factory=list)
+    sandbox: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

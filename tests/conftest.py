@@ -4,6 +4,10 @@ Every test talks to a real ipykernel (jupyter_client is never mocked). Tests tha
 state intact share the session-scoped `executor`, each using its own variable names; tests that
 kill, restart or configure a kernel specially build their own with `make_executor` (shut down after
 the test) or `make_module_executor` (shared by one module).
+
+Each test that uses one of these fixtures runs once per sandbox level (``process`` and ``bwrap``;
+the bwrap run is skipped, with the reason, where bubblewrap cannot run). ``@pytest.mark.levels(
+"process")`` narrows a test to the levels it is about.
 """
 
 from __future__ import annotations
@@ -12,13 +16,17 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from smoldepot_jupyter.kernel import Execution, KernelExecutor
+from smoldepot_jupyter.kernel import Execution, KernelExecutor, bwrap_problem
+
+#: The sandbox levels every executor test runs under.
+LEVELS = ("process", "bwrap")
 
 #: Fast restarts: a kernel that ignores an interrupt is restarted after this many seconds.
 FAST_GRACE = 2.0
@@ -117,11 +125,35 @@ def start_like_in_production(ex: KernelExecutor) -> None:
         ex.start()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "levels(*names): the sandbox levels a test runs under")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run every test that uses an executor fixture under each sandbox level."""
+    if "sandbox_level" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("levels")
+    levels = marker.args if marker else LEVELS
+    params = []
+    for level in levels:
+        problem = bwrap_problem() if level == "bwrap" else None
+        marks = [pytest.mark.skip(reason=f"bwrap level: {problem}")] if problem else []
+        params.append(pytest.param(level, id=level, marks=marks))
+    metafunc.parametrize("sandbox_level", params, scope="session")
+
+
 @pytest.fixture(scope="session")
-def executor() -> Iterator[KernelExecutor]:
-    """One shared sidecar for tests that keep its state intact (no tools registered)."""
+def sidecar_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The working directory of the shared sidecars: a folder of their own, never the repo."""
+    return tmp_path_factory.mktemp("sidecar-cwd")
+
+
+@pytest.fixture(scope="session")
+def executor(sandbox_level: str, sidecar_home: Path) -> Iterator[KernelExecutor]:
+    """One shared sidecar per level for tests that keep its state intact (no tools registered)."""
     # The default interrupt_grace: nothing run here should need a restart, even on a slow machine.
-    ex = KernelExecutor(default_timeout=120)
+    ex = KernelExecutor(default_timeout=120, sandbox=sandbox_level, cwd=sidecar_home / sandbox_level)
     start_like_in_production(ex)
     try:
         yield ex
@@ -132,13 +164,27 @@ def executor() -> Iterator[KernelExecutor]:
 
 
 @pytest.fixture
-def make_executor() -> Iterator[Callable[..., KernelExecutor]]:
-    """Build a started executor with the given options; it is shut down after the test."""
+def sidecar_dir(executor: KernelExecutor, request: pytest.FixtureRequest) -> Path:
+    """A fresh folder inside the shared sidecar's working directory: what a test puts there the
+    sidecar sees at every level (under bwrap, the host's other folders are not there)."""
+    folder = Path(executor.cwd) / request.node.name.replace("[", "-").replace("]", "")
+    folder.mkdir(parents=True, exist_ok=False)
+    return folder
+
+
+@pytest.fixture
+def make_executor(
+    sandbox_level: str, tmp_path: Path
+) -> Iterator[Callable[..., KernelExecutor]]:
+    """Build a started executor with the given options (at this test's sandbox level, in the
+    test's `tmp_path` unless told otherwise); it is shut down after the test."""
     created: list[tuple[KernelExecutor, list[int]]] = []
 
     def make(*, start: bool = True, **options: Any) -> KernelExecutor:
         options.setdefault("interrupt_grace", FAST_GRACE)
         options.setdefault("default_timeout", 120)
+        options.setdefault("sandbox", sandbox_level)
+        options.setdefault("cwd", tmp_path)
         ex = KernelExecutor(**options)
         pids: list[int] = []
         created.append((ex, pids))
@@ -158,12 +204,16 @@ def make_executor() -> Iterator[Callable[..., KernelExecutor]]:
 
 
 @pytest.fixture(scope="module")
-def make_module_executor() -> Iterator[Callable[..., KernelExecutor]]:
+def make_module_executor(
+    sandbox_level: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., KernelExecutor]]:
     """Like `make_executor`, for executors shared by the tests of one module."""
     created: list[KernelExecutor] = []
 
     def make(**options: Any) -> KernelExecutor:
         options.setdefault("default_timeout", 120)
+        options.setdefault("sandbox", sandbox_level)
+        options.setdefault("cwd", tmp_path_factory.mktemp("module-cwd"))
         ex = KernelExecutor(**options)
         created.append(ex)
         start_like_in_production(ex)

@@ -170,6 +170,7 @@ def _ours(script: dict[str, list]):
 
 
 def test_code_agents_solve_tasks_in_their_workdir_and_every_task_is_a_result_line(suites):
+    pytest.importorskip("smolagents", reason="the [bench] extra (smolagents) is not installed")
     fake = FakeLiteLLM(SMOLAGENTS_CODE)
     config = _config(suites, ["ours-code", "smolagents-code"], names=("tools", "data"))
     rows = run(
@@ -439,6 +440,7 @@ def test_format_answer_gives_our_agents_the_answer_form_call(suites):
 
 
 def test_each_line_names_the_code_and_the_answer_form_option_that_made_it(suites):
+    pytest.importorskip("smolagents", reason="the [bench] extra (smolagents) is not installed")
     fake = FakeLiteLLM(SMOLAGENTS_CODE)
     rows = run(
         _config(suites, ["ours-code", "smolagents-code"], limit=1, format_answer=True),

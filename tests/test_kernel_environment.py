@@ -30,12 +30,16 @@ ALLOWED = {"ALLOWED_SERVICE_TOKEN": "allowed-through"}
 
 
 @pytest.fixture(scope="module")
-def env_executor():
+def env_executor(sandbox_level, tmp_path_factory):
     """A sidecar started while the host has credentials, ordinary and allow-listed variables."""
     with pytest.MonkeyPatch.context() as mp:
         for name, value in {**CREDENTIALS, **ORDINARY, **ALLOWED}.items():
             mp.setenv(name, value)
-        ex = KernelExecutor(env_allowlist=list(ALLOWED))
+        ex = KernelExecutor(
+            env_allowlist=list(ALLOWED),
+            sandbox=sandbox_level,
+            cwd=tmp_path_factory.mktemp("env-cwd"),
+        )
         start_like_in_production(ex)
     try:
         yield ex
@@ -89,6 +93,8 @@ def test_allowlisted_credential_is_passed_to_the_sidecar(env_executor):
     assert environ.get("ALLOWED_SERVICE_TOKEN") == "allowed-through"
 
 
-def test_jpy_parent_pid_is_the_host_pid(env_executor):
-    # The kernel's parent poller watches this pid, so the kernel dies with the host
-    assert sidecar_environ(env_executor).get("JPY_PARENT_PID") == str(os.getpid())
+def test_jpy_parent_pid_is_the_host_pid_outside_the_sandbox(env_executor):
+    # Under process the kernel's parent poller watches this pid, so the kernel dies with the
+    # host; in bwrap's pid namespace no host pid exists (bwrap --die-with-parent does that job)
+    expected = None if env_executor.sandbox_level == "bwrap" else str(os.getpid())
+    assert sidecar_environ(env_executor).get("JPY_PARENT_PID") == expected

@@ -52,11 +52,16 @@ def test_public_api_has_the_specified_signature():
         "default_timeout": 300,
         "interrupt_grace": 5,
         "push_limit_bytes": 256 * 2**20,
+        "sandbox": "auto",
+        "network": False,
+        "sandbox_paths": (),
+        "hidden_paths": (),
+        "limits": None,
     }
     assert list(parameters) == list(expected)
     assert {name: p.default for name, p in parameters.items()} == expected
     keyword_only = [n for n, p in parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
-    assert keyword_only == ["default_timeout", "interrupt_grace", "push_limit_bytes"]
+    assert keyword_only == list(expected)[7:]
     for method in (
         "start",
         "prewarm",
@@ -133,7 +138,7 @@ def test_state_persists_between_actions(executor):
 
 def test_transport_is_ipc_with_connection_file_in_private_directory(executor):
     # Given a running executor
-    km = executor._km
+    km = executor._process.km
 
     # Then it talks over IPC sockets, and the connection file lives in a 0700 directory
     assert km.transport == "ipc"
@@ -160,21 +165,50 @@ def test_cwd_option_sets_the_sidecar_working_directory(make_executor, tmp_path):
     assert content == "from the cwd"
 
 
+def descendants(pid: int) -> list[int]:
+    """The host pids of every process below `pid` (children, their children, ...)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def test_shutdown_also_stops_processes_started_by_model_code(make_executor):
-    # Given model code that started a long-running child process
+    # Given model code that started a long-running child process, and a detached one
     ex = make_executor()
-    execution = ex.run("import subprocess\nchild = subprocess.Popen(['sleep', '600'])\nchild.pid")
-    child = int(result_text(execution))
-    assert not process_gone(child)
+    before = set(descendants(ex.pid))
+    execution = ex.run(
+        "import subprocess\n"
+        "child = subprocess.Popen(['sleep', '600'])\n"
+        "daemon = subprocess.Popen(['sleep', '601'], start_new_session=True)\n"
+    )
+    assert execution.error is None, execution.observation()
+    started = [p for p in descendants(ex.pid) if p not in before]
+    assert len(started) >= 2
+    if ex.sandbox_level == "process":
+        # (a process that left the session is only reachable under bwrap's pid namespace)
+        started = started[:1]
 
     # When the executor shuts down
     try:
         ex.shutdown()
 
-        # Then the child process is gone too
-        assert wait_until_gone(child, within=10), f"process {child} outlived the sidecar"
+        # Then the children are gone too
+        for pid in started:
+            assert wait_until_gone(pid, within=10), f"process {pid} outlived the sidecar"
     finally:
-        kill_if_running(child)
+        for pid in started:
+            kill_if_running(pid)
 
 
 def test_restart_loses_variables_but_keeps_tools(make_executor):
@@ -304,7 +338,7 @@ def test_garbage_collected_executor_stops_its_kernel():
         kill_if_running(pid)
 
 
-def test_sigkilled_host_leaves_no_kernel_running(tmp_path):
+def test_sigkilled_host_leaves_no_kernel_running(tmp_path, sandbox_level):
     # Given a host process that started a sidecar and then just waits
     script = tmp_path / "host.py"
     script.write_text(
@@ -313,9 +347,9 @@ def test_sigkilled_host_leaves_no_kernel_running(tmp_path):
             import sys, time
             sys.path.insert(0, {str(REPO)!r})
             from smoldepot_jupyter.kernel import KernelExecutor
-            ex = KernelExecutor()
+            ex = KernelExecutor(sandbox={sandbox_level!r}, cwd={str(tmp_path)!r})
             ex.start()
-            print(ex.pid, ex._workdir, flush=True)
+            print(ex.pid, ex._process.workdir, flush=True)
             time.sleep(600)
             """
         )
@@ -338,6 +372,9 @@ def test_sigkilled_host_leaves_no_kernel_running(tmp_path):
 
         # Then the kernel notices its parent is gone and exits by itself
         assert wait_until_gone(kernel_pid, within=15), f"kernel {kernel_pid} orphaned"
+        # and the next sidecar started on this machine removes the dead host's private folder
+        with KernelExecutor(sandbox=sandbox_level, cwd=tmp_path):
+            assert not os.path.exists(workdir)
     finally:
         if host.poll() is None:
             host.kill()

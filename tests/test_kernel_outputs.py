@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import time
 
 import pytest
@@ -181,9 +184,11 @@ def test_outputs_of_one_action_do_not_leak_into_the_next(executor):
     assert execution.outputs == []
 
 
-def test_on_output_listener_receives_add_events_while_running(executor, tmp_path):
+def test_on_output_listener_receives_add_events_while_running(executor):
     # Given a listener that answers the first output by creating a file the action waits for
-    flag = tmp_path / "listener-saw-output"
+    # (in the sidecar's working directory, which it sees at every level)
+    flag = Path(executor.cwd) / f"listener-saw-output-{os.getpid()}"
+    flag.unlink(missing_ok=True)
     events = []
 
     def listener(event, index, output):

@@ -125,27 +125,27 @@ def test_an_integer_key_points_to_iloc(executor):
     )
 
 
-def test_a_file_name_close_to_an_existing_file_is_suggested(executor, tmp_path):
-    (tmp_path / "beauty and the labor market.csv").write_text("a\n1\n")
-    wrong = str(tmp_path / "beauty_and_labor_market.csv")
+def test_a_file_name_close_to_an_existing_file_is_suggested(executor, sidecar_dir):
+    (sidecar_dir / "beauty and the labor market.csv").write_text("a\n1\n")
+    wrong = str(sidecar_dir / "beauty_and_labor_market.csv")
     observation = executor.run(f"import pandas as pd\npd.read_csv({wrong!r})").observation()
-    right = str(tmp_path / "beauty and the labor market.csv")
+    right = str(sidecar_dir / "beauty and the labor market.csv")
     assert f"No such file or directory: {wrong!r}. Did you mean: {right!r}?" in observation
 
 
-def test_with_no_close_file_the_visible_files_are_listed(executor, tmp_path):
+def test_with_no_close_file_the_visible_files_are_listed(executor, sidecar_dir):
     for name in ("sales.csv", "notes.txt", ".hidden"):
-        (tmp_path / name).write_text("")
-    missing = str(tmp_path / "zzz.json")
+        (sidecar_dir / name).write_text("")
+    missing = str(sidecar_dir / "zzz.json")
     error_line = last_lines(executor.run(f"open({missing!r})").observation())[-1]
     assert error_line == (
         f"FileNotFoundError: [Errno 2] No such file or directory: {missing!r}. "
-        f"Files in {str(tmp_path)!r}: 'notes.txt', 'sales.csv'"
+        f"Files in {str(sidecar_dir)!r}: 'notes.txt', 'sales.csv'"
     )
 
 
-def test_a_missing_folder_leaves_the_error_as_it_is(executor, tmp_path):
-    missing = str(tmp_path / "no_such_folder" / "data.csv")
+def test_a_missing_folder_leaves_the_error_as_it_is(executor, sidecar_dir):
+    missing = str(sidecar_dir / "no_such_folder" / "data.csv")
     error_line = last_lines(executor.run(f"open({missing!r})").observation())[-1]
     assert error_line == f"FileNotFoundError: [Errno 2] No such file or directory: {missing!r}"
 

@@ -227,15 +227,19 @@ class MultiStepAgent:
             model_id=self.model.model_id,
             max_steps=max_steps,
             tools=[t.name for t in self.prompt_tools],
+            sandbox=self.sandbox_description(),
         )
         state, output, error, unexpected = "error", None, None, None
         answer_step = FinalAnswerStep(output=None)
         try:
+            self._begin_run()
             task_text, names = self._give_args(task, additional_args)
             if context:
                 task_text = f"{context}\n\nThe task now:\n{task_text}"
             self.memory.steps.append(TaskStep(task=task_text, additional_args_names=names))
             state, output = self._loop(max_steps)
+            if state == "max_steps" and _is_blank(output):
+                error = _no_answer(self.memory.steps[first:], max_steps)
             answer_step = FinalAnswerStep(output=output)
             if self.format_answer and can_rewrite(output):
                 self._answer_in_task_form(task, answer_step)
@@ -448,6 +452,13 @@ class MultiStepAgent:
 
     # ----------------------------------------------------------------- for subclasses
 
+    def _begin_run(self) -> None:
+        """Claim what this run uses of shared resources (a code agent: its sidecar's tools)."""
+
+    def sandbox_description(self) -> str:
+        """Where this agent's code runs and why (empty for agents that run no code)."""
+        return ""
+
     def _reset_session(self) -> None:
         """Forget the session's state when a run starts with reset=True."""
 
@@ -473,6 +484,26 @@ class MultiStepAgent:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _is_blank(output: Any) -> bool:
+    return output is None or (isinstance(output, str) and not output.strip())
+
+
+def _no_answer(steps: Iterable[MemoryStep], max_steps: int) -> str:
+    """Why a run that used up its steps has no answer at all, from what its steps lacked."""
+    counts: dict[str, int] = {}
+    for step in steps:
+        if isinstance(step, ActionStep) and step.error and not step.is_best_answer_fallback:
+            line = step.error.strip().splitlines()[0][:160]
+            counts[line] = counts.get(line, 0) + 1
+    seen = "; ".join(f"{line} ({n} of them)" for line, n in list(counts.items())[:3])
+    return (
+        f"no answer: no final_answer in {max_steps} step{'s' * (max_steps != 1)} and the "
+        f"last call for a best answer returned nothing{f' (the steps: {seen})' if seen else ''}; "
+        "check that the model follows the prompt (a reply with a Thought and a ```python "
+        "block), or raise max_steps"
+    )
 
 
 def _total_usage(steps: Iterable[MemoryStep]) -> TokenUsage:

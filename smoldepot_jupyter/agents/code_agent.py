@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable
 from typing import Any
 
 from ..events import ActionParsed, OutputAdded, OutputChanged, ToolCallFinished
-from ..kernel import ExecutionInterrupted, KernelExecutor
+from ..kernel import ExecutionInterrupted, Executor, KernelExecutor
 from ..memory import ActionStep
 from ..models import Model
 from ..parsing import (
@@ -16,6 +16,7 @@ from ..parsing import (
     missing_code_message,
     parse_code_action,
 )
+from ..records import DEFAULT_DIRECTORY
 from ..tools import Tool
 from .base import MultiStepAgent
 from .prompts import (
@@ -70,8 +71,9 @@ class _ObservedTool:
 
 
 class CodeAgent(MultiStepAgent):
-    """An agent whose actions are Python code run in a `KernelExecutor` (its own, unless one is
-    given). Variables persist across steps, and across runs with ``reset=False``."""
+    """An agent whose actions are Python code run by an `Executor`: its own `KernelExecutor`
+    at the `sandbox` level asked for (``"auto"``: bubblewrap where it works), unless one is
+    given. Variables persist across steps, and across runs with ``reset=False``."""
 
     uses_code = True
 
@@ -79,7 +81,7 @@ class CodeAgent(MultiStepAgent):
         self,
         tools: Iterable[Any] = (),
         model: Model | str | None = None,
-        executor: KernelExecutor | None = None,
+        executor: Executor | None = None,
         max_steps: int = 20,
         authorized_imports: Collection[str] | None = None,
         planning_interval: int | None = None,
@@ -92,12 +94,17 @@ class CodeAgent(MultiStepAgent):
         *,
         step_timeout: float = 300.0,
         images: bool = False,
+        sandbox: str = "auto",
         **options: Any,
     ) -> None:
         self.step_timeout = step_timeout
         self.images = images
         self._owns_executor = executor is None
-        self.executor = executor if executor is not None else KernelExecutor()
+        if executor is None:
+            record_dir = options.get("record_dir", DEFAULT_DIRECTORY)
+            hidden = [] if record_dir is None else [record_dir]
+            executor = KernelExecutor(sandbox=sandbox, hidden_paths=hidden)
+        self.executor: Executor = executor
         #: Modules the actions may import (None: any). Applied to the executor for every action,
         #: whatever its own setting, so agents sharing one executor each keep their own list.
         self.authorized_imports = (
@@ -116,10 +123,14 @@ class CodeAgent(MultiStepAgent):
             description=description,
             **options,
         )
-        self.executor.register_tools([_ObservedTool(t, self) for t in self.tools.values()])
+        self._observed_tools = [_ObservedTool(t, self) for t in self.tools.values()]
+        #: Callables the sidecar may call though the prompt does not list them (a replay's
+        #: recorded tools); part of every run's tools like the listed ones.
+        self.unlisted_tools: list[Any] = []
         user_input = self.tools.get("user_input")
-        if user_input is not None:
-            self.executor.input_handler = lambda prompt, password: str(user_input(prompt))
+        self._input_handler = (
+            None if user_input is None else lambda prompt, password: str(user_input(prompt))
+        )
         self._session_used = False
         self._acting = False
         #: How many steps in a row repeated an earlier one with the same outcome (the same
@@ -136,6 +147,17 @@ class CodeAgent(MultiStepAgent):
 
     def system_prompt(self) -> str:
         return code_system_prompt(self.prompt_tools, self.authorized_imports, self.instructions)
+
+    def sandbox_description(self) -> str:
+        return self.executor.describe()
+
+    def _begin_run(self) -> None:
+        # A shared sidecar may hold an earlier run's tools: this run's replace them.
+        self.executor.use_tools(
+            [*self._observed_tools, *self.unlisted_tools],
+            self._input_handler,
+            self.authorized_imports,
+        )
 
     def _tool_finished(
         self,
@@ -185,9 +207,6 @@ class CodeAgent(MultiStepAgent):
                 step.error = "KeyboardInterrupt: interrupted before the action ran"
                 self._finish_step(step)
                 raise KeyboardInterrupt
-            self.executor.authorized_imports = (
-                None if self.authorized_imports is None else frozenset(self.authorized_imports)
-            )
             execution = self.executor.run(code, timeout=self.step_timeout, on_output=on_output)
         except ExecutionInterrupted as interrupted:
             step.execution = interrupted.execution

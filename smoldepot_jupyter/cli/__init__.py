@@ -126,6 +126,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="after a text or number answer, one more model call (task and answer only) "
         "rewrites it in the form the task asks for; kept only if it keeps the answer's numbers",
     )
+    run.add_argument(
+        "--sandbox",
+        choices=("auto", "bwrap", "process"),
+        default="auto",
+        help="where the model's code runs: bwrap (a bubblewrap sandbox), process (as you), "
+        "auto (bwrap where it works; the default)",
+    )
+    run.add_argument(
+        "--network", action="store_true", help="let the bwrap sandbox reach the network"
+    )
     run.add_argument("--export", metavar="PATH", help="write the finished run as a notebook")
     run.add_argument(
         "--json",

@@ -41,12 +41,21 @@ def run_command(args: argparse.Namespace) -> int:
     model = resolve_cli_model(args.model, args.api_base, args.retries)
     from ..agents import CodeAgent, RunResult
     from ..events import ConsolePrinter
+    from ..kernel import KernelExecutor, SandboxUnavailable
 
     progress = sys.stderr if args.json else sys.stdout
+    try:
+        hidden = [args.record_dir] if args.record_dir else []
+        executor = KernelExecutor(sandbox=args.sandbox, network=args.network, hidden_paths=hidden)
+    except SandboxUnavailable as exc:
+        raise CommandError(str(exc)) from None
+    if executor.sandbox.fell_back:
+        print(f"sandbox: {executor.describe()}", file=sys.stderr)
     try:
         agent = CodeAgent(
             tools,
             model,
+            executor=executor,
             max_steps=args.max_steps,
             format_answer=args.format_answer,
             observers=[ConsolePrinter(progress)],
@@ -58,6 +67,7 @@ def run_command(args: argparse.Namespace) -> int:
         result = agent.run(task)
     finally:
         agent.close()
+        executor.shutdown()
     assert isinstance(result, RunResult)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=str), flush=True)

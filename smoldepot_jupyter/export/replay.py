@@ -207,7 +207,7 @@ def replay_run(
     )
     live = {t.name for t in tools}
     stubbed = [n for n in _recorded_tool_names(record) if n not in live]
-    agent.executor.register_tools(recorded_tool_stubs(record, stubbed))
+    agent.unlisted_tools = recorded_tool_stubs(record, stubbed)
     watcher = DivergenceWatcher(record, agent.events.emit)
     agent.subscribe(watcher)
     try:

@@ -154,6 +154,19 @@ class ToolBridge:
             self.specs[name] = spec
         return [spec for _, _, spec in new]
 
+    def replace(self, tools: Iterable[Any]) -> list[dict[str, Any]]:
+        """Make `tools` the only tools (those registered before are forgotten); returns their
+        stub specs. Raises like `register`, leaving the current tools in place."""
+        previous = (dict(self.tools), dict(self.specs))
+        self.tools.clear()
+        self.specs.clear()
+        try:
+            return self.register(tools)
+        except Exception:
+            self.tools.update(previous[0])
+            self.specs.update(previous[1])
+            raise
+
     @property
     def protected_names(self) -> set[str]:
         """Names model code must not rebind: the tools and the built-ins."""

@@ -1,9 +1,10 @@
 """`KernelExecutor`: runs actions in a sidecar ipykernel and never hangs doing it.
 
-It owns the sidecar's life (start, prewarm, restart, shutdown), sends each action as one
-``execute_request``, and receives on iopub, shell and stdin in one zmq poll loop until both the
-reply and the idle status of that request arrived, with a deadline, an interrupt, a restart when
-the interrupt is ignored, and death detection. Tool calls arrive on stdin (see `bridge`).
+It talks to the sidecar: each action is one ``execute_request``, received on iopub, shell and
+stdin in one zmq poll loop until both the reply and the idle status of that request arrived,
+with a deadline, an interrupt, a restart when the interrupt is ignored, and death detection.
+Tool calls arrive on stdin (see `bridge`). The process itself, launched at the sandbox level
+asked for, is owned by a `SidecarProcess` (see `launch`).
 """
 
 from __future__ import annotations
@@ -13,25 +14,22 @@ import json
 import os
 import pickle
 import secrets
-import shutil
-import subprocess
-import tempfile
 import threading
 import time
-import weakref
 from collections.abc import Collection, Iterable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import zmq
-from jupyter_client import BlockingKernelClient, KernelManager
+from jupyter_client import BlockingKernelClient
 
 from . import sidecar_runtime, sidecar_suggestions
 from .bridge import InputHandler, ToolBridge, _Pull
 from .environment import sidecar_environment
 from .execution import Execution, ExecutionError
 from .guards import GuardRailViolation, check_action
+from .launch import KernelStartError, LaunchSettings, ResourceLimits, SidecarProcess, choose_level
 from .observation import strip_ansi
 from .outputs import OutputCollector, OutputListener
 from .receive import Request, apply_reply, receive
@@ -39,18 +37,11 @@ from .transfer import TransferError, decode_pulled
 
 __all__ = ["ExecutionInterrupted", "KernelExecutor", "KernelStartError"]
 
-_KERNEL_ARGS = [
-    "--HistoryManager.enabled=False",
-    "--InteractiveShell.colors=nocolor",
-    "--IPKernelApp.quiet=True",
-]
 #: Evaluated after each action, answered in its execute_reply: no extra round trip.
 _USER_EXPRESSIONS = {"after": "__smoldepot__.after_action()"}
 _LOST_STATE = "all variables, imports and definitions were lost; re-create what you still need"
-
-
-class KernelStartError(RuntimeError):
-    """The sidecar kernel could not be started; the message includes what the kernel printed."""
+#: Where run records live by default, relative to the working directory: hidden under bwrap.
+_RECORDS = ".smoldepot"
 
 
 class ExecutionInterrupted(KeyboardInterrupt):
@@ -64,28 +55,15 @@ class ExecutionInterrupted(KeyboardInterrupt):
         self.execution = execution
 
 
-def _shutdown(km: KernelManager, kc: BlockingKernelClient, workdir: str, log: Any) -> None:
-    """Stop a sidecar for good; safe at interpreter exit and when already dead."""
-    with contextlib.suppress(Exception):
-        kc.stop_channels()
-    try:
-        if km.has_kernel:
-            km.shutdown_kernel(now=True)
-    except Exception:
-        pid = getattr(getattr(km, "provisioner", None), "pid", None)
-        if pid:
-            with contextlib.suppress(OSError):
-                os.kill(pid, 9)
-    log.close()
-    shutil.rmtree(workdir, ignore_errors=True)
-
-
 class KernelExecutor:
     """Runs Python actions in a dedicated ipykernel; state persists between actions.
 
     Use as a context manager, or call `start()` / `shutdown()`. `run(code)` returns an
     `Execution` and never raises for anything the code does; it never hangs either.
     `max_output_bytes` bounds what one action keeps (text characters, base64 for images).
+    `sandbox` is ``"auto"`` (``bwrap`` where bubblewrap works, else ``process``), ``"bwrap"``
+    or ``"process"``; `network`, `sandbox_paths` (``"path"`` or ``"path:rw"``), `hidden_paths`
+    and `limits` shape the ``bwrap`` sandbox.
     """
 
     def __init__(
@@ -101,6 +79,11 @@ class KernelExecutor:
         default_timeout: float = 300.0,
         interrupt_grace: float = 5.0,
         push_limit_bytes: int = 256 * 2**20,
+        sandbox: str = "auto",
+        network: bool = False,
+        sandbox_paths: Iterable[str] = (),
+        hidden_paths: Iterable[str | os.PathLike[str]] = (),
+        limits: ResourceLimits | None = None,
     ) -> None:
         self.kernel_name = kernel_name
         self.cwd = os.fspath(cwd) if cwd is not None else None
@@ -113,17 +96,30 @@ class KernelExecutor:
         self.default_timeout = default_timeout
         self.interrupt_grace = interrupt_grace
         self.push_limit_bytes = push_limit_bytes
+        #: The level in force and why (`SandboxChoice`); raises `SandboxUnavailable` for an
+        #: explicit ``"bwrap"`` where bubblewrap cannot run.
+        self.sandbox = choose_level(sandbox)
+        hidden = [os.fspath(p) for p in hidden_paths]
+        hidden.append(os.path.join(os.path.abspath(self.cwd or os.getcwd()), _RECORDS))
+        self._settings = LaunchSettings(
+            kernel_name=kernel_name,
+            choice=self.sandbox,
+            cwd=self.cwd,
+            network=network,
+            sandbox_paths=tuple(sandbox_paths),
+            hidden_paths=tuple(hidden),
+            limits=limits or ResourceLimits(),
+        )
         self._bridge = ToolBridge(prefix=f"\x00smoldepot:{secrets.token_hex(8)}\x00")
         self._bridge.input_handler = input_handler
         self._lock = threading.RLock()
-        self._km: KernelManager | None = None
+        self._process: SidecarProcess | None = None
         self._kc: BlockingKernelClient | None = None
         self._poller: zmq.Poller | None = None
-        self._workdir: str | None = None
-        self._finalizer: weakref.finalize | None = None
         self._prewarm_thread: threading.Thread | None = None
         self._prewarm_error: BaseException | None = None
         self._interrupt_requested = False
+        self._cwd_recreated = False
         self.restarts = 0
 
     # ----------------------------------------------------------------- lifecycle
@@ -151,65 +147,49 @@ class KernelExecutor:
 
     @property
     def pid(self) -> int | None:
-        """The sidecar process id (None before start or for kernels without a local process)."""
-        if self._km is None or not self._km.has_kernel:
-            return None
-        return getattr(self._km.provisioner, "pid", None)
+        """The launched process's id (bwrap's under that level; None before start)."""
+        return None if self._process is None else self._process.pid
+
+    @property
+    def sandbox_level(self) -> str:
+        """``"bwrap"`` or ``"process"``: the isolation in force."""
+        return self.sandbox.level
+
+    def describe(self) -> str:
+        """One line for the user: the level in force, why, and what it lets through."""
+        choice = self.sandbox
+        text = f"{choice.level} ({choice.reason})"
+        if choice.level != "bwrap":
+            return text
+        settings = self._settings
+        network = "network on" if settings.network else "no network"
+        by = (self._process.process_limit_by if self._process else None) or "when started"
+        limits = settings.limits.resolved().describe(by)
+        paths = f"; also visible: {', '.join(settings.sandbox_paths)}" * bool(
+            settings.sandbox_paths
+        )
+        return f"{text}: {network}; {limits}{paths}"
 
     def start(self) -> None:
         """Start the sidecar (no-op when running); raises `KernelStartError` on failure."""
         with self._lock:
-            if self._km is not None and self._km.is_alive():
+            if self._process is not None and self._process.is_alive():
                 return
-            if self._km is not None:
+            if self._process is not None:
                 self._restart_kernel()
                 return
-            workdir = tempfile.mkdtemp(prefix="smoldepot-")
-            os.chmod(workdir, 0o700)
-            km = KernelManager(
-                kernel_name=self.kernel_name,
-                transport="ipc",
-                ip=os.path.join(workdir, "kernel"),
-                connection_file=os.path.join(workdir, "kernel.json"),
-            )
             env = sidecar_environment(self.env_allowlist)
-            env["IPYTHONDIR"] = os.path.join(workdir, "ipython")
             env["SMOLDEPOT_SIDECAR"] = "1"
-            # The kernel's own stderr (startup errors) goes to a log kept for error messages.
-            log = open(os.path.join(workdir, "kernel.log"), "wb")  # noqa: SIM115
-            try:
-                km.start_kernel(
-                    cwd=self.cwd or os.getcwd(),
-                    env=env,
-                    extra_arguments=list(_KERNEL_ARGS),
-                    stdout=subprocess.DEVNULL,
-                    stderr=log,
-                )
-            except Exception as exc:
-                log.close()
-                shutil.rmtree(workdir, ignore_errors=True)
-                raise KernelStartError(
-                    f"could not start the sidecar kernel {self.kernel_name!r}: {exc}. "
-                    "Check that ipykernel is installed (`pip install ipykernel`) or pass another "
-                    "kernel_name."
-                ) from exc
-            kc = km.client()
-            kc.start_channels()
-            self._km, self._kc, self._workdir = km, kc, workdir
-            self._finalizer = weakref.finalize(self, _shutdown, km, kc, workdir, log)
+            process = SidecarProcess(self._settings, env)
+            kc = process.start()
+            self._process, self._kc = process, kc
             self._poller = zmq.Poller()
             for channel in (kc.iopub_channel, kc.shell_channel, kc.stdin_channel):
                 self._poller.register(channel.socket, zmq.POLLIN)
             self._wait_ready_and_setup()
 
     def _kernel_log(self) -> str:
-        if not self._workdir:
-            return ""
-        try:
-            text = Path(self._workdir, "kernel.log").read_text(errors="replace")
-        except OSError:
-            return ""
-        return strip_ansi(text[-2000:])
+        return "" if self._process is None else strip_ansi(self._process.log_tail())
 
     def _wait_ready_and_setup(self) -> None:
         assert self._kc is not None
@@ -225,21 +205,29 @@ class KernelExecutor:
         self._setup()
 
     def _setup(self) -> None:
+        assert self._process is not None
+        # Under bwrap the sandbox's folder is removed by the host alone.
+        cleanup = self._process.workdir if self.sandbox.level != "bwrap" else None
+        cpu = self._settings.limits.cpu_seconds if self.sandbox.level == "bwrap" else None
         code = (
             "import sys as _sd_sys, types as _sd_types\n"
             + _module_code("__smoldepot_suggestions__", sidecar_suggestions)
             + _module_code("__smoldepot__", sidecar_runtime)
             + "__smoldepot__ = _sd_module\n"
             f"_sd_module.install({self._bridge.prefix!r}, {int(self.max_output_bytes)}, "
-            f"{self._workdir!r})\n"
+            f"{cleanup!r})\n"
+            f"_sd_module.limit_cpu_per_action({cpu!r})\n"
             "del _sd_sys, _sd_types, _sd_module\n"
         )
         self._internal(code, "set up the sidecar")
         if self._bridge.specs:
             self._install_stubs(list(self._bridge.specs.values()))
 
-    def _install_stubs(self, specs: list[dict[str, Any]]) -> None:
-        self._internal(f"__smoldepot__.install_tools({json.dumps(specs)!r})", "define the tools")
+    def _install_stubs(self, specs: list[dict[str, Any]], removed: Iterable[str] = ()) -> None:
+        self._internal(
+            f"__smoldepot__.install_tools({json.dumps(specs)!r}, {json.dumps(sorted(removed))!r})",
+            "define the tools",
+        )
 
     def prewarm(self) -> None:
         """Start the sidecar in a background thread, so the first action need not wait."""
@@ -274,51 +262,51 @@ class KernelExecutor:
         """Start the sidecar if needed; True when it had died and was restarted (state lost)."""
         if self.is_alive():
             return False
-        died = self._km is not None
+        died = self._process is not None
         self.start()
         return died
 
     def is_alive(self) -> bool:
         """Whether the sidecar process is running."""
-        return self._km is not None and self._km.is_alive()
+        return self._process is not None and self._process.is_alive()
 
     def interrupt(self) -> None:
         """Interrupt the running action (callable from any thread); state is kept."""
-        km = self._km
-        if km is None:
+        process = self._process
+        if process is None:
             return
         self._interrupt_requested = True
-        with contextlib.suppress(Exception):
-            km.interrupt_kernel()
+        process.interrupt()
 
     def restart(self) -> None:
         """Restart the sidecar: every variable is lost; tools stay registered."""
         with self._lock:
-            if self._km is None:
+            if self._process is None:
                 self.start()
             else:
                 self._restart_kernel()
 
     def _restart_kernel(self) -> None:
-        assert self._km is not None
+        assert self._process is not None
         self.restarts += 1
-        try:
-            self._km.restart_kernel(now=True)
-        except Exception as exc:
-            raise KernelStartError(f"could not restart the sidecar kernel: {exc}") from exc
+        self._cwd_recreated = self._process.recreate_cwd() or self._cwd_recreated
+        self._process.restart()
         self._wait_ready_and_setup()
 
     def shutdown(self) -> None:
-        """Stop the sidecar and remove its private directory (idempotent)."""
+        """Stop the sidecar, every process it started, and remove its private folder
+        (idempotent)."""
         thread = self._prewarm_thread
         if thread is not None and thread is not threading.current_thread():
             thread.join()
             self._prewarm_thread = None
-        finalizer, self._finalizer = self._finalizer, None
-        self._km = self._kc = self._poller = None
-        self._workdir = None
-        if finalizer is not None:
-            finalizer()
+        process, kc = self._process, self._kc
+        self._process = self._kc = self._poller = None
+        if kc is not None:
+            with contextlib.suppress(Exception):
+                kc.stop_channels()
+        if process is not None:
+            process.shutdown()
 
     # ----------------------------------------------------------------- tools and values
 
@@ -329,6 +317,27 @@ class KernelExecutor:
             specs = self._bridge.register(list(tools))
             if specs and self.is_alive():
                 self._install_stubs(specs)
+            return [spec["name"] for spec in specs]
+
+    def use_tools(
+        self,
+        tools: Iterable[Any],
+        input_handler: InputHandler | None = None,
+        authorized_imports: Collection[str] | None = None,
+    ) -> list[str]:
+        """Make `tools` the only tools the sidecar can call, `input_handler` the one answering
+        ``input()``, and `authorized_imports` the imports allowed: what one run sets on a shared
+        sidecar belongs to that run. Stubs of tools no longer offered are removed."""
+        with self._lock:
+            before = set(self._bridge.tools)
+            specs = self._bridge.replace(list(tools))
+            self._bridge.input_handler = input_handler
+            self.authorized_imports = (
+                None if authorized_imports is None else frozenset(authorized_imports)
+            )
+            removed = before - set(self._bridge.tools)
+            if self.is_alive() and (specs or removed):
+                self._install_stubs(specs, removed)
             return [spec["name"] for spec in specs]
 
     def push(self, name: str, value: Any) -> None:
@@ -396,6 +405,12 @@ class KernelExecutor:
                 execution.notes.append(
                     f"[The Python kernel had stopped since the last action; it was restarted "
                     f"before this one: {_LOST_STATE}.]"
+                )
+            if self._cwd_recreated:
+                self._cwd_recreated = False
+                execution.notes.append(
+                    f"[The working directory {self._settings.cwd or os.getcwd()} had been "
+                    "deleted; it was re-created, empty, when the kernel restarted.]"
                 )
             started = time.perf_counter()
             try:
@@ -476,11 +491,7 @@ class KernelExecutor:
 
     def _recover(self, execution: Execution, what: str) -> None:
         """Restart a dead or unresponsive sidecar and say so in the execution."""
-        exit_code = None
-        provisioner = getattr(self._km, "provisioner", None)
-        process = getattr(provisioner, "process", None)
-        if process is not None:
-            exit_code = process.poll()
+        exit_code = None if self._process is None else self._process.exit_code()
         how = f" (exit code {exit_code})" if exit_code not in (None, 0) else ""
         if execution.timed_out:
             what = "ran past its time limit and " + what

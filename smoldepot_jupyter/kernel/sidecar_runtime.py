@@ -17,6 +17,7 @@ import sys
 import warnings
 
 __all__ = [
+    "CPUTimeExceeded",
     "FinalAnswerSignal",
     "ToolError",
     "after_action",
@@ -26,6 +27,7 @@ __all__ = [
     "final_answer",
     "install",
     "install_tools",
+    "limit_cpu_per_action",
     "make_stub",
     "receive",
     "send",
@@ -409,9 +411,13 @@ def send(name, token, trust):
         raise ToolError(reply["error"]) from None
 
 
-def install_tools(specs_json):
-    """Define one stub per host tool in the user namespace (specs are JSON from the host)."""
+def install_tools(specs_json, removed_json="[]"):
+    """Define one stub per host tool in the user namespace (specs are JSON from the host), and
+    remove the stubs of tools no longer offered (a name model code rebound is left alone)."""
     namespace = _shell().user_ns
+    for name in json.loads(removed_json):
+        if getattr(namespace.get(name), "__module__", None) == "tools":
+            del namespace[name]
     for spec in json.loads(specs_json):
         namespace[spec["name"]] = make_stub(
             spec["name"], spec.get("params"), spec.get("doc"), spec.get("returns")
@@ -468,3 +474,49 @@ def install(prefix, limit, workdir=None):
     warnings.filterwarnings("ignore", message="To exit: use")
     if not getattr(warnings.showwarning, "_smoldepot_once", False):
         warnings.showwarning = _each_warning_once(warnings.showwarning)
+
+
+def _cpu_used():
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class CPUTimeExceeded(TimeoutError):
+    """The action used more CPU time than the sandbox allows one action."""
+
+
+def _on_cpu_limit(signum, frame):
+    seconds = _state.get("cpu_seconds")
+    raise CPUTimeExceeded(f"the action used more than {seconds:g} s of CPU time, its limit")
+
+
+def _arm_cpu_limit():
+    import resource
+
+    seconds = _state.get("cpu_seconds")
+    if seconds is None:
+        return
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    soft = int(_cpu_used() + seconds) + 1
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+    except (ValueError, OSError):
+        return
+
+
+def limit_cpu_per_action(seconds):
+    """Give each action at most `seconds` of CPU time (None: no limit): the soft RLIMIT_CPU is
+    moved before every action, and SIGXCPU raises `CPUTimeExceeded` in the action."""
+    import signal
+
+    _state["cpu_seconds"] = seconds
+    if seconds is None:
+        return
+    signal.signal(signal.SIGXCPU, _on_cpu_limit)
+    shell = _shell()
+    if _arm_cpu_limit not in shell.events.callbacks["pre_execute"]:
+        shell.events.register("pre_execute", _arm_cpu_limit)

@@ -12,6 +12,8 @@ from typing import NoReturn
 
 from IPython.core.error import UsageError
 
+from ..kernel import SANDBOX_LEVELS
+
 __all__ = ["SUBCOMMANDS", "cell_parser", "parse_cell_line", "parse_line", "usage_text"]
 
 SUBCOMMANDS = {
@@ -64,6 +66,11 @@ def cell_parser() -> argparse.ArgumentParser:
         "--format-answer",
         action="store_true",
         help="rewrite the answer in the task's form with one more model call",
+    )
+    parser.add_argument(
+        "--sandbox",
+        choices=SANDBOX_LEVELS,
+        help="where the code runs: auto, bwrap or process (a new sidecar if it differs)",
     )
     parser.add_argument("--background", action="store_true", help="run in a thread")
     parser.add_argument("--name", help="a name for this run in the history")

@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from traitlets import Any as AnyTrait
-from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, validate
+from traitlets import Bool, Dict, Enum, Float, Int, List, TraitError, Unicode, validate
 from traitlets.config import Configurable
+
+from ..kernel import SANDBOX_LEVELS, ResourceLimits
 
 __all__ = ["FINAL_RENDERS", "SmolDepot"]
 
@@ -38,6 +40,27 @@ class SmolDepot(Configurable):
         300.0, min=0.1, help="Seconds one action may run before it is interrupted."
     ).tag(config=True)
     kernel_name = Unicode("python3", help="Kernel spec of the sidecar kernel.").tag(config=True)
+    sandbox = Enum(
+        SANDBOX_LEVELS,
+        default_value="auto",
+        help=(
+            "Where the model's code runs: 'bwrap' (a bubblewrap sandbox: no host process, no "
+            "network, only the working directory writable), 'process' (a plain process, as "
+            "you), or 'auto' (bwrap where it works, else process with a notice)."
+        ),
+    ).tag(config=True)
+    network = Bool(False, help="Let the bwrap sandbox reach the network.").tag(config=True)
+    sandbox_paths = List(
+        Unicode(),
+        help="More host paths the bwrap sandbox may read ('~/data'), or write ('~/out:rw').",
+    ).tag(config=True)
+    sandbox_limits = Dict(
+        help=(
+            "Resource limits of the bwrap sandbox, any of: memory_bytes (per process; default "
+            "half this machine's memory), max_processes (512), file_size_bytes (8 GiB), "
+            "cpu_seconds (CPU time per action, 600). None lifts one."
+        ),
+    ).tag(config=True)
     cwd = Unicode(
         None, allow_none=True, help="Working directory of the sidecar (None: the notebook's)."
     ).tag(config=True)
@@ -90,6 +113,28 @@ class SmolDepot(Configurable):
             f"SmolDepot.model must be a litellm model id (a string) or a Model instance with "
             f"model_id and generate(), not {type(value).__name__}"
         )
+
+    @validate("sandbox_limits")
+    def _check_limits(self, proposal: dict[str, Any]) -> Any:
+        value = proposal["value"]
+        known = set(ResourceLimits.__dataclass_fields__)
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise TraitError(
+                f"SmolDepot.sandbox_limits: unknown limit {', '.join(unknown)}; "
+                f"the limits are {', '.join(sorted(known))}"
+            )
+        for name, limit in value.items():
+            if limit is not None and (not isinstance(limit, int | float) or limit <= 0):
+                raise TraitError(
+                    f"SmolDepot.sandbox_limits[{name!r}] must be a positive number or None, "
+                    f"not {limit!r}"
+                )
+        return value
+
+    def resource_limits(self) -> ResourceLimits:
+        """`sandbox_limits` over the defaults."""
+        return ResourceLimits(**{**ResourceLimits().__dict__, **self.sandbox_limits})
 
     @validate("record_dir", "cwd", "api_base")
     def _empty_is_none(self, proposal: dict[str, Any]) -> Any:

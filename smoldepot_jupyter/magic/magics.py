@@ -55,6 +55,7 @@ class AgentMagics(Magics):
             planning_interval=flags.plan,
             format_answer=flags.format_answer or config.format_answer,
             name=flags.name,
+            sandbox=flags.sandbox,
         )
 
     def _run_cell(self, line: str, cell: str) -> Any:

@@ -18,7 +18,7 @@ from typing import Any
 from IPython.core.error import UsageError
 
 from ..agents import CodeAgent, RunResult
-from ..kernel import KernelExecutor, TransferError
+from ..kernel import KernelExecutor, SandboxUnavailable, TransferError, choose_level
 from ..models import Model, ModelError, resolve_model
 from ..tools import FinalAnswerTool, Tool, UserInputTool
 from .config import SmolDepot
@@ -40,6 +40,7 @@ class RunOptions:
     planning_interval: int | None = None
     format_answer: bool = False
     name: str | None = None
+    sandbox: str | None = None
 
 
 @dataclass
@@ -66,25 +67,47 @@ class NotebookSession:
 
     # ----------------------------------------------------------------- the sidecar
 
-    def _settings(self) -> tuple[Any, ...]:
-        return (self.config.kernel_name, self.config.cwd, tuple(self.config.env_allowlist))
+    def _settings(self, sandbox: str | None) -> tuple[Any, ...]:
+        config = self.config
+        return (
+            config.kernel_name,
+            config.cwd,
+            tuple(config.env_allowlist),
+            sandbox or config.sandbox,
+            config.network,
+            tuple(config.sandbox_paths),
+            config.resource_limits(),
+            config.record_dir,
+        )
 
-    def sidecar(self) -> KernelExecutor:
-        """The session's sidecar, made anew if kernel_name, cwd or env_allowlist changed."""
-        settings = self._settings()
+    def sidecar(self, sandbox: str | None = None) -> KernelExecutor:
+        """The session's sidecar, made anew if its settings (kernel, cwd, environment, sandbox)
+        changed; `sandbox` overrides the configured level."""
+        settings = self._settings(sandbox)
         if self.executor is not None and settings != self._executor_settings:
             print("The sidecar's settings changed: starting a new sidecar (variables are lost).")
             self.executor.shutdown()
             self.executor = None
             self._variables_lost_at = len(self.history)
         if self.executor is None:
-            self.executor = KernelExecutor(
-                kernel_name=self.config.kernel_name,
-                cwd=self.config.cwd,
-                env_allowlist=self.config.env_allowlist,
-                input_handler=_ask_notebook_user,
-            )
+            config = self.config
+            try:
+                self.executor = KernelExecutor(
+                    kernel_name=config.kernel_name,
+                    cwd=config.cwd,
+                    env_allowlist=config.env_allowlist,
+                    input_handler=_ask_notebook_user,
+                    sandbox=sandbox or config.sandbox,
+                    network=config.network,
+                    sandbox_paths=config.sandbox_paths,
+                    hidden_paths=[config.record_dir] if config.record_dir else [],
+                    limits=config.resource_limits(),
+                )
+            except (SandboxUnavailable, ValueError) as exc:
+                raise UsageError(str(exc)) from None
             self._executor_settings = settings
+            if self.executor.sandbox.fell_back:
+                print(f"Sandbox: {self.executor.describe()}")
         return self.executor
 
     def prewarm(self) -> None:
@@ -209,7 +232,7 @@ class NotebookSession:
         return CodeAgent(
             self.tools_for(options.tools),
             model,
-            executor=self.sidecar(),
+            executor=self.sidecar(options.sandbox),
             max_steps=options.max_steps,
             authorized_imports=options.authorized_imports,
             planning_interval=options.planning_interval,
@@ -278,6 +301,11 @@ class NotebookSession:
         else:
             pid = executor.pid
             lines.append(f"sidecar:  running, pid {pid}, {_memory_of(pid)}")
+        try:
+            where = executor.describe() if executor else str(choose_level(self.config.sandbox))
+        except SandboxUnavailable as exc:
+            where = f"unavailable: {exc}"
+        lines.append(f"sandbox:  {where}")
         tools = sorted(t.name for t in self.namespace_tools().values())
         lines.append(f"tools:    {', '.join(tools) or '(none)'}")
         lines.append(f"runs:     {len(self.history)} in this session")

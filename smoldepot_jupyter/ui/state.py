@@ -48,7 +48,7 @@ __all__ = [
 RUN_MIMETYPE = "application/vnd.smoldepot.run+json"
 #: The version of that payload (docs/run-json-schema.json); raised when a field is added,
 #: removed or changes meaning.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: What `RunViewState.status` can be: "running", then the run's end state.
 STATUSES = ("running", "success", "max_steps", "interrupted", "error")
 
@@ -191,6 +191,7 @@ class RunViewState:
     run_id: str | None = None
     task: str = ""
     model_id: str = ""
+    sandbox: str = ""
     tools: tuple[str, ...] = ()
     status: str = "running"
     max_steps: int | None = None
@@ -245,6 +246,7 @@ class RunViewState:
             "run_id": self.run_id,
             "task": self.task,
             "model_id": self.model_id,
+            "sandbox": self.sandbox,
             "tools": list(self.tools),
             "status": self.status,
             "step": self.step,
@@ -299,6 +301,7 @@ def _run_started(state: RunViewState, event: RunStarted) -> RunViewState:
         state,
         task=event.task,
         model_id=event.model_id,
+        sandbox=event.sandbox,
         max_steps=event.max_steps,
         tools=tuple(event.tools),
         started_at=event.timestamp,

@@ -232,11 +232,16 @@ def header_html(state: RunViewState) -> str:
     meta.append(_seconds(state.elapsed) or "0 ms")
     model = f'<code class="sd-model">{_esc(state.model_id)}</code>' if state.model_id else ""
     task = _esc(state.task) if state.task else '<span class="sd-muted">waiting for the run…</span>'
+    sandbox = (
+        f'<div class="sd-sandbox sd-muted">sandbox: {_esc(state.sandbox)}</div>'
+        if state.sandbox
+        else ""
+    )
     return (
         '<div class="sd-header">'
         f'<div class="sd-title"><span class="sd-badge sd-status-{_esc(status)}">{_esc(label)}'
         f'</span>{model}<span class="sd-meta">{_esc(" · ".join(meta))}</span></div>'
-        f'<div class="sd-task">{task}</div>'
+        f'<div class="sd-task">{task}</div>{sandbox}'
         "</div>"
     )
 

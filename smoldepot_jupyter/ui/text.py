@@ -71,6 +71,8 @@ def render_markdown(state: RunViewState) -> str:
     meta = [f"**Status:** {_STATUS_LABELS.get(state.status, state.status)}"]
     if state.model_id:
         meta.append(f"**Model:** {_code_span(state.model_id)}")
+    if state.sandbox:
+        meta.append(f"**Sandbox:** {_md(state.sandbox)}")
     meta.append(f"**Step:** {_progress(state)}")
     meta.append(f"**Tokens:** {usage.prompt_tokens:,} in / {usage.completion_tokens:,} out")
     meta.append(f"**Time:** {_seconds(state.elapsed) or '0 ms'}")
@@ -132,6 +134,8 @@ def render_text(state: RunViewState) -> str:
     head.append(_tokens(usage.prompt_tokens, usage.completion_tokens))
     head.append(_seconds(state.elapsed) or "0 ms")
     lines = [" · ".join(head)]
+    if state.sandbox:
+        lines.append(f"sandbox: {state.sandbox}")
     if state.task:
         lines.append(f"Task: {state.task}")
     for step in state.steps:
