@@ -153,7 +153,9 @@ def sidecar_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def executor(sandbox_level: str, sidecar_home: Path) -> Iterator[KernelExecutor]:
     """One shared sidecar per level for tests that keep its state intact (no tools registered)."""
     # The default interrupt_grace: nothing run here should need a restart, even on a slow machine.
-    ex = KernelExecutor(default_timeout=120, sandbox=sandbox_level, cwd=sidecar_home / sandbox_level)
+    ex = KernelExecutor(
+        default_timeout=120, sandbox=sandbox_level, cwd=sidecar_home / sandbox_level
+    )
     start_like_in_production(ex)
     try:
         yield ex
@@ -173,9 +175,7 @@ def sidecar_dir(executor: KernelExecutor, request: pytest.FixtureRequest) -> Pat
 
 
 @pytest.fixture
-def make_executor(
-    sandbox_level: str, tmp_path: Path
-) -> Iterator[Callable[..., KernelExecutor]]:
+def make_executor(sandbox_level: str, tmp_path: Path) -> Iterator[Callable[..., KernelExecutor]]:
     """Build a started executor with the given options (at this test's sandbox level, in the
     test's `tmp_path` unless told otherwise); it is shut down after the test."""
     created: list[tuple[KernelExecutor, list[int]]] = []

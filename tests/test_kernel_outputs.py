@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
-
 import time
+from pathlib import Path
 
 import pytest
 from conftest import kept_output_chars, result_text, stdout_text, validate_outputs

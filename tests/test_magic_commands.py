@@ -9,6 +9,8 @@ import pytest
 from jupyter_client import KernelManager
 from notebook_helpers import SETUP, errors_of, result_of, run_notebook, texts
 
+from smoldepot_jupyter.kernel import bwrap_problem
+
 COMMAND_CELLS = [
     "%load_ext smoldepot_jupyter",  # 0
     SETUP
@@ -66,6 +68,9 @@ model = ScriptedModel([
     "%agent export exported.ipynb --run 1",  # 33
     "import nbformat\nnbformat.validate(nbformat.read('exported.ipynb', 4)) or 'valid'",  # 34
     "%agent export elsewhere.ipynb --run no-such-run",  # 35
+    "%config SmolDepot.sandbox = 'sometimes'",  # 36
+    "%config SmolDepot.sandbox_limits = {'memory': 1}",  # 37
+    "%%agent --sandbox nowhere\nTask.",  # 38
 ]
 
 
@@ -90,6 +95,24 @@ def test_status_shows_model_sidecar_tools_and_runs(cells):
     assert "model:    scripted" in shown
     assert "sidecar:  running, pid" in shown and "MiB resident" in shown
     assert "shout" in shown and "runs:     1 in this session" in shown
+
+
+def test_status_says_which_sandbox_level_is_in_force_and_why(cells):
+    shown = texts(cells[7])
+    expected = "sandbox:  process (" if bwrap_problem() else "sandbox:  bwrap ("
+    assert expected in shown
+    assert "the default where bubblewrap works" in shown or "unsandboxed" in shown
+
+
+def test_the_run_view_names_the_sandbox_level(cells):
+    shown = texts(cells[4])
+    assert "sandbox: bwrap" in shown or "sandbox: process" in shown
+
+
+def test_sidecar_memory_counts_the_kernel_below_bwrap(cells):
+    shown = texts(cells[7])
+    resident = int(shown.split("MiB resident")[0].rsplit(",", 1)[1])
+    assert resident >= 20  # an ipykernel, not bwrap's own few MiB
 
 
 def test_tools_lists_signatures(cells):
@@ -143,6 +166,14 @@ def test_mistakes_get_a_usage_error_not_a_traceback(cells, index, says):
 def test_invalid_config_values_get_the_traits_own_error(cells):
     assert "max_steps" in texts(cells[20]) and "1" in texts(cells[20])
     assert "final_render" in texts(cells[21]) and "sometimes" in texts(cells[21])
+    assert "sandbox" in texts(cells[36]) and "'bwrap'" in texts(cells[36])
+    assert "unknown limit memory" in texts(cells[37]) and "memory_bytes" in texts(cells[37])
+
+
+def test_an_unknown_sandbox_flag_is_a_usage_error_listing_the_levels(cells):
+    shown = texts(cells[38])
+    assert "argument --sandbox: invalid choice: 'nowhere'" in shown
+    assert "'bwrap'" in shown and "'process'" in shown
 
 
 def test_background_run_shows_in_status_and_stop_ends_it(cells):

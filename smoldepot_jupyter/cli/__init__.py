@@ -229,6 +229,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     execute.add_argument("--output", metavar="PATH", help="write the executed notebook here")
     execute.set_defaults(handler=_execute)
+
+    kernelspec = commands.add_parser(
+        "kernelspec",
+        help="install a sandboxed (bubblewrap) kernel for JupyterLab and other Jupyter tools",
+        description="Install a kernelspec that starts BASE (python3) under the bubblewrap "
+        "provisioner: JupyterLab, nbclient or jupyter_client then run it as smoldepot's "
+        "bwrap level does (no host process, no network unless --network, only the working "
+        "directory writable, $HOME empty but for --path).",
+        formatter_class=_Formatter,
+    )
+    kernelspec.add_argument("action", choices=["install"], help="what to do")
+    kernelspec.add_argument("--name", default="python3-bwrap", help="its kernel name")
+    kernelspec.add_argument("--base", default="python3", help="the kernel to sandbox")
+    kernelspec.add_argument(
+        "--network", action="store_true", help="let the sandbox reach the network"
+    )
+    kernelspec.add_argument(
+        "--path",
+        action="append",
+        default=[],
+        metavar="P",
+        help="a host path to show read-only ('P') or writable ('P:rw'); repeatable",
+    )
+    where = kernelspec.add_mutually_exclusive_group()
+    where.add_argument("--user", action="store_true", help="for this user only")
+    where.add_argument("--prefix", metavar="DIR", help="under DIR/share/jupyter/kernels")
+    kernelspec.set_defaults(handler=_kernelspec)
     return parser
 
 
@@ -282,6 +309,33 @@ def _runs(args: argparse.Namespace) -> int:
     from .runs import runs_command
 
     return runs_command(args)
+
+
+def _kernelspec(args: argparse.Namespace) -> int:
+    from jupyter_client.kernelspec import NoSuchKernel
+
+    from ..kernel.launch import bwrap_problem, install_sandbox_kernelspec
+
+    try:
+        folder = install_sandbox_kernelspec(
+            args.name,
+            base_kernel=args.base,
+            network=args.network,
+            paths=args.path,
+            user=args.user,
+            prefix=args.prefix,
+        )
+    except NoSuchKernel:
+        raise CommandError(
+            f"there is no kernel named {args.base!r}: `jupyter kernelspec list` shows them"
+        ) from None
+    except (ValueError, OSError) as exc:
+        raise CommandError(str(exc)) from None
+    print(f"installed the kernel {args.name!r} in {folder}")
+    problem = bwrap_problem()
+    if problem:
+        print(f"note: it will not start on this machine yet: {problem}", file=sys.stderr)
+    return 0
 
 
 def _execute(args: argparse.Namespace) -> int:

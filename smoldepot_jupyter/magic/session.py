@@ -372,15 +372,35 @@ def _ask_notebook_user(prompt: str, password: bool) -> str:
 
 
 def _memory_of(pid: int | None) -> str:
+    """The resident memory of `pid` and every process below it (under bwrap, `pid` is
+    bwrap's and the kernel runs below it)."""
+    if pid is None:
+        return "memory unknown"
+    children: dict[int, list[int]] = {}
     try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    kib = int(line.split()[1])
-                    return f"{kib / 1024:.0f} MiB resident"
-    except (OSError, ValueError):
-        pass
-    return "memory unknown"
+        entries = [int(e) for e in os.listdir("/proc") if e.isdigit()]
+    except OSError:
+        entries = []
+    for entry in entries:
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(entry)
+    total, found, todo = 0, False, [pid]
+    while todo:
+        current = todo.pop()
+        todo.extend(children.get(current, []))
+        try:
+            with open(f"/proc/{current}/status") as status:
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+                        found = True
+        except (OSError, ValueError):
+            continue
+    return f"{total / 1024:.0f} MiB resident" if found else "memory unknown"
 
 
 def _clip(text: str, limit: int) -> str:

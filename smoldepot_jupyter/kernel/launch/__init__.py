@@ -2,6 +2,7 @@
 and provisioner (``process``: the kernelspec as installed; ``bwrap``: `BwrapProvisioner`)."""
 
 from .bwrap import PROVISIONER_NAME, BwrapProvisioner, SandboxPath, parse_sandbox_path
+from .kernelspec import install_sandbox_kernelspec, sandbox_kernelspec
 from .levels import SANDBOX_LEVELS, SandboxChoice, SandboxUnavailable, bwrap_problem, choose_level
 from .limits import ResourceLimits
 from .sidecar import KernelStartError, LaunchSettings, SidecarProcess
@@ -19,5 +20,7 @@ __all__ = [
     "SidecarProcess",
     "bwrap_problem",
     "choose_level",
+    "install_sandbox_kernelspec",
     "parse_sandbox_path",
+    "sandbox_kernelspec",
 ]

@@ -13,9 +13,11 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import site
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -109,9 +111,10 @@ def python_dirs(executable: str) -> list[str]:
     """The folders an interpreter needs: its prefixes, site-packages, user site, the folders
     its ``.pth`` files add (editable installs) and ``PYTHONPATH``. Asked of the interpreter
     itself when it is not this one."""
-    if os.path.realpath(executable) == os.path.realpath(sys.executable):
+    # A virtualenv's python is a link to its base interpreter: compare the paths, not targets.
+    if os.path.abspath(executable) == os.path.abspath(sys.executable):
         return _dirs_of_this_python()
-    return list(_dirs_of_other_python(os.path.realpath(executable)))
+    return list(_dirs_of_other_python(os.path.abspath(executable)))
 
 
 def _dirs_of_this_python() -> list[str]:
@@ -197,6 +200,11 @@ def bwrap_command(policy: BwrapPolicy, command: list[str], bwrap: str = "bwrap")
     for extra in policy.paths:
         argv += ["--bind" if extra.writable else "--ro-bind", extra.path, extra.path]
     argv += ["--bind", policy.cwd, policy.cwd]
+    # The Python environment stays read-only even inside the working directory (a project's
+    # .venv, an editable install's source): the host imports from it too.
+    for directory in sorted(set(policy.python_dirs)):
+        if directory != policy.cwd and _covered(directory, [policy.cwd]):
+            argv += ["--ro-bind", directory, directory]
     for directory in policy.private_dirs:
         argv += ["--bind", directory, directory]
     visible = [policy.cwd, *(p.path for p in policy.paths)]
@@ -228,9 +236,32 @@ class BwrapProvisioner(LocalProvisioner):
     file_size_bytes = Integer(8 * 2**30, allow_none=True, config=True, help="Largest file.")
     cpu_seconds = Float(None, allow_none=True, config=True, help="CPU time per action.")
     bwrap = Unicode("bwrap", config=True, help="The bubblewrap executable.")
+    relocate = Bool(
+        True,
+        config=True,
+        help=(
+            "Move the connection file and the sockets (IPC) into a private folder the sandbox "
+            "may see: Jupyter's runtime folder holds every other kernel's connection file, and "
+            "TCP ports on the host's loopback are out of the sandbox's network namespace."
+        ),
+    )
 
     _cgroup: ProcessCgroup | None = None
+    _relocated: str | None = None
     process_limit_by = "not started"
+
+    async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
+        """Put the connection file and IPC sockets in a private folder (kept across restarts,
+        so clients stay connected), then prepare the launch as a local kernel."""
+        km = self.parent
+        if self.relocate and km is not None:
+            if self._relocated is None:
+                self._relocated = tempfile.mkdtemp(prefix="smoldepot-bwrap-")
+            km.transport = "ipc"
+            km.cache_ports = False
+            km.ip = os.path.join(self._relocated, "kernel")
+            km.connection_file = os.path.join(self._relocated, "kernel.json")
+        return await super().pre_launch(**kwargs)
 
     def limits(self) -> ResourceLimits:
         """The resource limits this provisioner applies."""
@@ -299,3 +330,6 @@ class BwrapProvisioner(LocalProvisioner):
         """Release the connection ports and remove the sandbox's cgroup."""
         await super().cleanup(restart=restart)
         self._remove_cgroup()
+        if not restart and self._relocated is not None:
+            shutil.rmtree(self._relocated, ignore_errors=True)
+            self._relocated = None

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import weakref
 from dataclasses import dataclass, field
@@ -23,7 +22,8 @@ from typing import Any
 from jupyter_client import BlockingKernelClient, KernelManager
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
-from .bwrap import PROVISIONER_NAME, parse_sandbox_path
+from .bwrap import PROVISIONER_NAME
+from .kernelspec import sandbox_kernelspec
 from .levels import SandboxChoice
 from .limits import ResourceLimits
 
@@ -34,7 +34,6 @@ _KERNEL_ARGS = [
     "--InteractiveShell.colors=nocolor",
     "--IPKernelApp.quiet=True",
 ]
-_PYTHON_NAMES = {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info)}
 _SANDBOX_KERNEL = "smoldepot-bwrap"
 _WORKDIR_PREFIX = "smoldepot-"
 
@@ -166,6 +165,8 @@ class SidecarProcess:
                 f"there is no kernel named {self.settings.kernel_name!r}: "
                 "`jupyter kernelspec list` shows the installed ones"
             )
+        if isinstance(exc, ValueError):  # a sandbox path that does not exist, say
+            return f"could not start the sidecar kernel: {exc}"
         if isinstance(exc, ModuleNotFoundError) and PROVISIONER_NAME in str(exc):
             return (
                 f"the kernel provisioner {PROVISIONER_NAME!r} is not registered: reinstall "
@@ -192,39 +193,19 @@ class SidecarProcess:
 
     def _write_sandbox_spec(self, folder: str) -> None:
         """A kernelspec that runs the chosen kernel's command under the bwrap provisioner."""
-        base = KernelSpecManager().get_kernel_spec(self.settings.kernel_name)
-        argv = list(base.argv)
-        if argv and argv[0] in _PYTHON_NAMES:
-            argv[0] = sys.executable
-        # Checked here, so that a bad path is reported before anything starts.
-        for text in self.settings.sandbox_paths:
-            parse_sandbox_path(text)
-        limits = self.settings.limits.resolved()
-        hidden = [os.path.abspath(p) for p in self.settings.hidden_paths]
+        settings = self.settings
+        hidden = [os.path.abspath(p) for p in settings.hidden_paths]
         for path in hidden:
             with contextlib.suppress(OSError):
                 os.makedirs(path, exist_ok=True)
-        spec = {
-            "argv": argv,
-            "display_name": f"{base.display_name} (bubblewrap)",
-            "language": base.language,
-            "env": dict(base.env),
-            "interrupt_mode": "message",
-            "metadata": {
-                "kernel_provisioner": {
-                    "provisioner_name": PROVISIONER_NAME,
-                    "config": {
-                        "network": self.settings.network,
-                        "paths": list(self.settings.sandbox_paths),
-                        "hidden": hidden,
-                        "memory_bytes": limits.memory_bytes,
-                        "max_processes": limits.max_processes,
-                        "file_size_bytes": limits.file_size_bytes,
-                        "cpu_seconds": limits.cpu_seconds,
-                    },
-                }
-            },
-        }
+        spec = sandbox_kernelspec(
+            settings.kernel_name,
+            network=settings.network,
+            paths=settings.sandbox_paths,
+            hidden=hidden,
+            limits=settings.limits,
+            relocate=False,
+        )
         os.makedirs(folder)
         Path(folder, "kernel.json").write_text(json.dumps(spec, indent=1))
 
