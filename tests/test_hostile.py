@@ -218,6 +218,26 @@ def test_write_outside_the_working_directory_reaches_the_host(hostile, outside_d
     assert target.exists() is not bwrap(hostile)
 
 
+def test_read_a_file_outside_the_working_directory(hostile, outside_dir):
+    target = outside_dir / "notes.txt"
+    target.write_text(SECRET)
+    code = (
+        f"try:\n    print('REACHED' if open({str(target)!r}).read() == {SECRET!r} else 'no')\n"
+        "except OSError as e:\n    print('blocked', e)"
+    )
+    assert reaches(hostile, code) is not bwrap(hostile)
+
+
+def test_symlink_from_the_working_directory_out_to_a_host_file(hostile, home_secret):
+    link = f"battery-link-{uuid.uuid4().hex}"
+    code = (
+        f"import os\nos.symlink({str(home_secret)!r}, {link!r})\ntry:\n"
+        f"    print('REACHED' if open({link!r}).read() == {SECRET!r} else 'no')\n"
+        "except OSError as e:\n    print('blocked', e)"
+    )
+    assert reaches(hostile, code) is not bwrap(hostile)
+
+
 def test_write_inside_the_working_directory_reaches_the_host(hostile):
     name = f"battery-{uuid.uuid4().hex}.txt"
     run_ok(hostile, f"open({name!r}, 'w').write('made in the sidecar')")
@@ -390,6 +410,40 @@ def test_os_exit_is_a_reported_restart(hostile):
     assert_serves_next_action(hostile)
 
 
+def test_segfault_is_a_reported_restart(hostile):
+    execution = hostile.run("import ctypes\nctypes.string_at(0)", timeout=30)
+    assert execution.restarted and execution.error.ename == "KernelRestarted"
+    assert_serves_next_action(hostile)
+
+
+def test_c_stack_overflow_is_a_reported_restart(hostile):
+    code = (
+        "import sys\nsys.setrecursionlimit(10**7)\nnested = []\n"
+        "for _ in range(10**6):\n    nested = [nested]\nrepr(nested)"
+    )
+    execution = hostile.run(code, timeout=60)
+    assert execution.restarted and execution.error.ename == "KernelRestarted"
+    assert_serves_next_action(hostile)
+
+
+def test_killing_its_own_process_group_is_a_reported_restart(hostile):
+    execution = hostile.run("import os, signal\nos.killpg(0, signal.SIGKILL)", timeout=30)
+    assert execution.restarted
+    assert os.getpid() > 0
+    assert_serves_next_action(hostile)
+
+
+def test_file_descriptor_exhaustion_leaves_the_host_serving(hostile):
+    code = (
+        "import resource\nresource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))\n"
+        "held = []\ntry:\n    while True:\n        held.append(open('/dev/null'))\n"
+        "except OSError as e:\n    print('exhausted', len(held))\nfor f in held:\n    f.close()"
+    )
+    execution = hostile.run(code, timeout=60)
+    assert "exhausted" in stdout_text(execution) or execution.restarted
+    assert_serves_next_action(hostile)
+
+
 def test_sigstop_of_the_kernel_is_noticed_and_restarted(hostile):
     execution = hostile.run("import os, signal\nos.kill(os.getpid(), signal.SIGSTOP)", timeout=30)
     assert execution.restarted
@@ -445,7 +499,8 @@ def test_closing_fds_0_to_2_does_not_break_the_host(hostile):
     assert_serves_next_action(hostile)
 
 
-def test_detached_daemon_after_shutdown(make_executor):
+@pytest.mark.parametrize("end", ["shutdown", "restart"])
+def test_detached_daemon_after_shutdown_or_restart(make_executor, end):
     ex = make_executor()
     marker = f"battery-daemon-{uuid.uuid4().hex}"
     ex.run(
@@ -454,7 +509,10 @@ def test_detached_daemon_after_shutdown(make_executor):
         f"{marker!r}], start_new_session=True)"
     )
     level = ex.sandbox_level
-    ex.shutdown()
+    if end == "shutdown":
+        ex.shutdown()
+    else:
+        ex.restart()
     pids = [int(p) for p in os.listdir("/proc") if p.isdigit() and marker in _cmdline(int(p))]
     try:
         if level == "bwrap":
