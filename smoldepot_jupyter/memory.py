@@ -342,10 +342,15 @@ class AgentMemory:
 
     system_prompt: str = ""
     steps: list[MemoryStep] = field(default_factory=list)
+    #: How many of the oldest action and planning steps the prompt leaves out to fit the
+    #: model's context window (it only grows, so the prompt's prefix stays stable between
+    #: elisions); the steps themselves stay in memory, the record and the view.
+    elided_steps: int = 0
 
     def reset(self) -> None:
         """Forget every step (the system prompt stays)."""
         self.steps.clear()
+        self.elided_steps = 0
 
     @property
     def token_usage(self) -> TokenUsage:
@@ -356,23 +361,65 @@ class AgentMemory:
                 total = total + step.token_usage
         return total
 
-    def to_messages(self, images: bool = False, follow_up: str = "") -> list[dict[str, Any]]:
+    def to_messages(
+        self, images: bool = False, follow_up: str = "", budget_chars: int | None = None
+    ) -> list[dict[str, Any]]:
         """The chat messages for the next model call: the system prompt, then each step's messages.
 
         Append-only: each step's messages depend on that step alone, so what was sent for steps
         1..n is sent again byte for byte, whatever comes next. Pass `images=True` for a vision
         model to see the pictures actions displayed, and `follow_up` to end every observation
         with the same reminder (the same on every step, so the prefix stays cacheable).
+
+        With `budget_chars`, when the messages would be longer, the oldest action and planning
+        steps are left out in one large chunk (down to about half the budget, so the next cut is
+        many steps away and prompt caches keep hitting meanwhile), with a note where they were;
+        the tasks and the last two steps are always sent.
         """
+        units: list[tuple[MemoryStep, list[dict[str, Any]]]] = []
+        for step in self.steps:
+            if isinstance(step, ActionStep):
+                units.append((step, step.to_messages(images=images, follow_up=follow_up)))
+            else:
+                units.append((step, step.to_messages(images=images)))
+        if budget_chars is not None:
+            self._elide_to_fit(units, budget_chars - _NOTE_ROOM)
         messages: list[dict[str, Any]] = []
         if self.system_prompt:
             messages.append({"role": "system", "content": self.system_prompt})
-        for step in self.steps:
-            if isinstance(step, ActionStep):
-                messages.extend(step.to_messages(images=images, follow_up=follow_up))
-            else:
-                messages.extend(step.to_messages(images=images))
+        elidable = 0
+        left_out: list[MemoryStep] = []
+        for step, step_messages in units:
+            if isinstance(step, ActionStep | PlanningStep):
+                elidable += 1
+                if elidable <= self.elided_steps:
+                    left_out.append(step)
+                    continue
+            if left_out:
+                _note_left_out(messages, left_out)
+                left_out = []
+            messages.extend(step_messages)
+        if left_out:
+            _note_left_out(messages, left_out)
         return messages
+
+    def _elide_to_fit(
+        self, units: list[tuple[MemoryStep, list[dict[str, Any]]]], budget_chars: int
+    ) -> None:
+        sizes = [
+            (isinstance(step, ActionStep | PlanningStep), sum(_chars(m) for m in step_messages))
+            for step, step_messages in units
+        ]
+        elidable = [size for is_step, size in sizes if is_step]
+        kept = len(self.system_prompt) + sum(size for is_step, size in sizes if not is_step)
+        kept += sum(elidable[self.elided_steps :])
+        if kept <= budget_chars:
+            return
+        target = budget_chars // 2
+        last_allowed = max(0, len(elidable) - 2)
+        while self.elided_steps < last_allowed and kept > target:
+            kept -= elidable[self.elided_steps]
+            self.elided_steps += 1
 
     def summary(self, max_chars: int = 1_000) -> str:
         """A short text of the runs in memory, each task and its final answer, for a following
@@ -409,6 +456,33 @@ class AgentMemory:
             system_prompt=data.get("system_prompt", ""),
             steps=[step_from_dict(s) for s in data.get("steps", [])],
         )
+
+
+#: Characters kept free for the note that says which steps were left out.
+_NOTE_ROOM = 400
+
+
+def _chars(message: dict[str, Any]) -> int:
+    content = message.get("content", "")
+    if isinstance(content, str):
+        return len(content)
+    return sum(len(str(part.get("text", part))) for part in content)
+
+
+def _note_left_out(messages: list[dict[str, Any]], steps: list[MemoryStep]) -> None:
+    """Say, in the user message before them, which steps the prompt leaves out."""
+    numbers = [s.step_number for s in steps if isinstance(s, ActionStep)]
+    which = f"steps {numbers[0]}-{numbers[-1]}" if numbers else "some planning"
+    note = (
+        f"[{len(steps)} earlier steps ({which}) are left out here to fit the model's context "
+        "window; their code and outputs are kept in the run's record, and the variables they "
+        "defined still exist in the Python session.]"
+    )
+    last = messages[-1] if messages else None
+    if last is not None and last["role"] == "user" and isinstance(last["content"], str):
+        messages[-1] = {**last, "content": f"{last['content']}\n\n{note}"}
+    else:
+        messages.append({"role": "user", "content": note})
 
 
 def _clip(text: str, max_chars: int) -> str:

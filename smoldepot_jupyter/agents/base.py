@@ -44,6 +44,12 @@ from .team import managed_agent_tool, managed_name
 
 __all__ = ["FinalAnswerCheck", "MultiStepAgent", "StepCallback"]
 
+#: A cautious estimate (English prose runs about four characters a token, code fewer).
+_CHARS_PER_TOKEN = 3
+#: Characters kept free for the requests a call may add after the history (the best-answer
+#: request, a planning request).
+_REQUEST_ROOM = 2_000
+
 #: ``check(answer, memory) -> bool | str``: True (or None) accepts; False or a reason refuses.
 FinalAnswerCheck = Callable[[Any, AgentMemory], "bool | str | None"]
 #: Receives each finished step (and the agent, if it takes a second argument).
@@ -86,6 +92,7 @@ class MultiStepAgent:
         max_tokens: int = 2048,
         max_observation_chars: int = 10_000,
         format_answer: bool = False,
+        context_window: int | None = None,
     ) -> None:
         if max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, not {max_steps}")
@@ -102,6 +109,9 @@ class MultiStepAgent:
         self.max_tokens = max_tokens
         self.max_observation_chars = max_observation_chars
         self.format_answer = format_answer
+        #: Tokens the model reads at most (None: the model's own figure, if it has one); older
+        #: steps are left out of the prompt to stay inside it.
+        self.context_window = context_window
         self.managed_agents = {managed_name(a): a for a in managed_agents}
         self.tools: dict[str, Tool] = {}
         for item in [*tools, *(managed_agent_tool(a) for a in managed_agents)]:
@@ -379,7 +389,7 @@ class MultiStepAgent:
         first = not any(isinstance(s, PlanningStep) for s in self._this_run_steps())
         request = {"role": "user", "content": planning_request(max_steps - number + 1, first)}
         started = time.time()
-        response = self._call_model(None, [*self.memory.to_messages(), request])
+        response = self._call_model(None, [*self._history(), request])
         step = PlanningStep(
             plan=response.text.strip(),
             model_output=response.text,
@@ -451,6 +461,21 @@ class MultiStepAgent:
                 )
 
     # ----------------------------------------------------------------- for subclasses
+
+    def _history(self, images: bool = False, follow_up: str = "") -> list[dict[str, Any]]:
+        """The memory as the next call's messages, inside the model's context window."""
+        return self.memory.to_messages(
+            images=images, follow_up=follow_up, budget_chars=self._budget_chars()
+        )
+
+    def _budget_chars(self) -> int | None:
+        """Characters the history may take: the window less the reply's room, at a cautious
+        three characters per token (no tokenizer needed); None when the window is unknown."""
+        window = self.context_window or getattr(self.model, "context_window", None)
+        if not isinstance(window, int) or window <= 0:
+            return None
+        room = (window - self.max_tokens) * _CHARS_PER_TOKEN - _REQUEST_ROOM
+        return max(1_000, room)
 
     def _begin_run(self) -> None:
         """Claim what this run uses of shared resources (a code agent: its sidecar's tools)."""

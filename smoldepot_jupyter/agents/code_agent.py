@@ -236,7 +236,7 @@ class CodeAgent(MultiStepAgent):
             # A model that just repeated an action word for word would, at temperature 0,
             # repeat it again: sample this call instead.
             temperature = _UNSTICK_TEMPERATURE
-        messages = self.memory.to_messages(images=self.images, follow_up=CODE_FOLLOW_UP) + added
+        messages = self._history(images=self.images, follow_up=CODE_FOLLOW_UP) + added
         step.requests = [str(m.get("content", "")) for m in added]
         step.temperature = self._applied_temperature(temperature)
         try:

@@ -50,7 +50,7 @@ class ToolCallingAgent(MultiStepAgent):
 
     def _model_step(self, number: int, extra: list[dict[str, Any]] | None = None) -> ActionStep:
         step = ActionStep(step_number=number)
-        messages = self.memory.to_messages() + (extra or [])
+        messages = self._history() + (extra or [])
         step.requests = [str(m.get("content", "")) for m in extra or []]
         schemas = [t.to_json_schema() for t in self.prompt_tools]
         try:

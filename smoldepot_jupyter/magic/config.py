@@ -85,6 +85,15 @@ class SmolDepot(Configurable):
             "saved with any notebook), 'widgets' (keep the live view) or 'both'."
         ),
     ).tag(config=True)
+    context_window = Int(
+        None,
+        allow_none=True,
+        min=1_000,
+        help=(
+            "Tokens the model reads at most (None: what litellm knows of the model). Older "
+            "steps are left out of the prompt to stay inside it; the record keeps them."
+        ),
+    ).tag(config=True)
     max_observation_chars = Int(
         10_000, min=200, help="Longest observation the model reads after an action."
     ).tag(config=True)

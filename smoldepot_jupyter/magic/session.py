@@ -242,6 +242,7 @@ class NotebookSession:
             observers=observers,
             record_dir=self.config.record_dir,
             max_observation_chars=self.config.max_observation_chars,
+            context_window=self.config.context_window,
         )
 
     def run(self, agent: CodeAgent, task: str, options: RunOptions) -> RunResult:

@@ -95,9 +95,11 @@ class LiteLLMModel:
         retry_base_delay: float = 1.0,
         timeout: float = 600,
         flatten_messages_as_text: bool | None = None,
+        context_window: int | None = None,
         **completion_kwargs: Any,
     ) -> None:
         self.model_id = model_id
+        self._context_window = context_window
         self.api_base = api_base
         self._api_key = api_key
         self.max_tokens = max_tokens
@@ -108,6 +110,19 @@ class LiteLLMModel:
         self.flatten_messages_as_text = flatten_messages_as_text
         self.completion_kwargs = completion_kwargs
         self._stop_supported: bool | None = None
+
+    @property
+    def context_window(self) -> int | None:
+        """Tokens the model reads at most: as given, else litellm's model information (None
+        when litellm does not know the model, as for a local server's own model names)."""
+        if self._context_window is None:
+            try:
+                info = _import_litellm().get_model_info(self.model_id)
+            except Exception:
+                info = {}
+            size = info.get("max_input_tokens") or info.get("max_tokens")
+            self._context_window = int(size) if isinstance(size, int) and size > 0 else 0
+        return self._context_window or None
 
     @property
     def provider(self) -> str:
