@@ -312,7 +312,12 @@ class BwrapProvisioner(LocalProvisioner):
         command = bwrap_command(policy, cmd, self.bwrap)
         # --die-with-parent follows the *thread* that started bwrap: start it from one that
         # lives as long as this process, not from a prewarm or run thread that ends.
-        self.process = _spawner().submit(launch_kernel, command, **options).result()
+        try:
+            launched = _spawner().submit(launch_kernel, command, **options)
+        except RuntimeError:  # the interpreter is shutting down: no new thread may start
+            self.process = launch_kernel(command, **options)
+        else:
+            self.process = launched.result()
         self.pid = self.process.pid
         try:
             self.pgid = os.getpgid(self.pid)
