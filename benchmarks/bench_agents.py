@@ -28,6 +28,11 @@ from smoldepot_jupyter.memory import ActionStep
 from smoldepot_jupyter.models import LiteLLMModel, Model
 from smoldepot_jupyter.parsing import has_statements
 
+# smolagents' LiteLLMModel and litellm.token_counter import litellm on first use: with the price
+# table read locally (no fetch from the internet at import), as the package itself does, unless
+# the user set it. Whoever imports this module gets that, not only run_suite.py.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
 __all__ = [
     "AGENTS",
     "DATA_IMPORTS",

@@ -3,9 +3,13 @@ the next model call is built from (append-only, so provider prompt caches keep h
 
 from __future__ import annotations
 
+import base64
+import io
 import numbers
+import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from .kernel.execution import Execution, SidecarObject
@@ -19,6 +23,7 @@ __all__ = [
     "PlanningStep",
     "TaskStep",
     "from_jsonable",
+    "image_url",
     "step_from_dict",
     "to_jsonable",
 ]
@@ -81,6 +86,42 @@ def _safe_repr(value: Any) -> str:
     return text
 
 
+def image_url(image: Any) -> str:
+    """A picture given with a task as the URL the model reads it from: a PIL image (anything
+    with ``save(file, format=...)``), PNG/JPEG/GIF/WebP bytes, the path of such a file, a
+    ``data:image/...`` URL or an http(s) URL (the last two as they are)."""
+    if isinstance(image, str) and image.startswith(("data:image/", "http://", "https://")):
+        return image
+    if isinstance(image, str | os.PathLike):
+        try:
+            data = Path(image).read_bytes()
+        except OSError as exc:
+            raise ValueError(f"cannot read the image {os.fspath(image)!r}: {exc}") from None
+    elif isinstance(image, bytes | bytearray):
+        data = bytes(image)
+    elif callable(getattr(image, "save", None)):
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        data = buffer.getvalue()
+    else:
+        raise TypeError(
+            f"an image must be a PIL image, image bytes, a file path or a URL, not "
+            f"{type(image).__name__}"
+        )
+    mime = next((m for magic, m in _IMAGE_MAGIC if data.startswith(magic)), None)
+    if mime is None or (mime == "image/webp" and data[8:12] != b"WEBP"):
+        raise ValueError("not a PNG, JPEG, GIF or WebP image (its first bytes say otherwise)")
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+_IMAGE_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF8", "image/gif"),
+    (b"RIFF", "image/webp"),
+)
+
+
 def _now() -> Timing:
     return Timing(start=time.time())
 
@@ -91,21 +132,26 @@ def _timing_from(data: dict[str, Any] | None) -> Timing:
 
 @dataclass
 class TaskStep:
-    """The user's task, and the names of the variables given with it (already in the kernel)."""
+    """The user's task, the names of the variables given with it (already in the kernel), and
+    the pictures given with it (`images`: data or http(s) URLs, see `image_url`)."""
 
     type: ClassVar[str] = "task"
 
     task: str
     additional_args_names: list[str] = field(default_factory=list)
     timing: Timing = field(default_factory=_now)
+    images: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "type": self.type,
             "task": self.task,
             "additional_args_names": list(self.additional_args_names),
             "timing": self.timing.to_dict(),
         }
+        if self.images:
+            data["images"] = list(self.images)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TaskStep:
@@ -113,17 +159,22 @@ class TaskStep:
             task=data["task"],
             additional_args_names=list(data.get("additional_args_names") or []),
             timing=_timing_from(data.get("timing")),
+            images=[str(url) for url in data.get("images") or []],
         )
 
     def to_messages(self, images: bool = False) -> list[dict[str, Any]]:
-        """One user message: the task, and the variables given with it."""
+        """One user message: the task, and the variables given with it. The task's pictures
+        are always sent with it (`images` is about the pictures actions display)."""
         text = f"New task:\n{self.task}"
         if self.additional_args_names:
             names = ", ".join(self.additional_args_names)
             text += (
                 f"\n\nVariables given with this task (already defined, use them by name): {names}"
             )
-        return [{"role": "user", "content": text}]
+        if not self.images:
+            return [{"role": "user", "content": text}]
+        pictures = [{"type": "image_url", "image_url": {"url": url}} for url in self.images]
+        return [{"role": "user", "content": [{"type": "text", "text": text}, *pictures]}]
 
 
 @dataclass
@@ -447,6 +498,26 @@ class AgentMemory:
             lines.append(f"Answer {number}: {_clip(result, max_chars)}")
         return "\n".join(lines)
 
+    def get_full_steps(self) -> list[dict[str, Any]]:
+        """The steps as smolagents' `get_full_steps` gives them: one dict per step, with its
+        keys (``code_action``, ``observations``, ``tool_calls``, ``token_usage`` as
+        ``input_tokens``/``output_tokens``...). ``model_input_messages`` is None: the messages
+        are not kept per step (`to_messages` makes them). Our own form is `to_dict`."""
+        return [_smolagents_form(step, index) for index, step in enumerate(self.steps)]
+
+    def get_succinct_steps(self) -> list[dict[str, Any]]:
+        """`get_full_steps` without ``model_input_messages``, as in smolagents."""
+        return [
+            {k: v for k, v in step.items() if k != "model_input_messages"}
+            for step in self.get_full_steps()
+        ]
+
+    def return_full_code(self) -> str:
+        """The code of every action step, in order, as one script (blank lines between)."""
+        return "\n\n".join(
+            s.code for s in self.steps if isinstance(s, ActionStep) and s.code is not None
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {"system_prompt": self.system_prompt, "steps": [s.to_dict() for s in self.steps]}
 
@@ -460,6 +531,66 @@ class AgentMemory:
 
 #: Characters kept free for the note that says which steps were left out.
 _NOTE_ROOM = 400
+
+
+def _smolagents_form(step: MemoryStep, index: int) -> dict[str, Any]:
+    """`step` as a dict with the keys smolagents' step of the same kind has."""
+    if isinstance(step, TaskStep):
+        return {"task": step.task, "task_images": list(step.images) or None}
+    if isinstance(step, FinalAnswerStep):
+        return {"output": to_jsonable(step.output)}
+    usage = step.token_usage
+    tokens = {
+        "input_tokens": usage.prompt_tokens,
+        "output_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+    timing = {
+        "start_time": step.timing.start,
+        "end_time": step.timing.end,
+        "duration": step.timing.duration,
+    }
+    said = {"role": "assistant", "content": step.model_output, "tool_calls": None, "raw": None}
+    if isinstance(step, PlanningStep):
+        return {
+            "model_input_messages": None,
+            "model_output_message": {**said, "token_usage": tokens},
+            "plan": step.plan,
+            "timing": timing,
+            "token_usage": tokens,
+        }
+    if step.code is not None:
+        calls = [{"name": "python_interpreter", "arguments": step.code}]
+    else:
+        calls = [
+            {"name": c.get("name"), "arguments": c.get("arguments")}
+            for c in step.tool_calls_requested
+        ]
+    error = None
+    if step.is_best_answer_fallback:
+        error = {"type": "AgentMaxStepsError", "message": "Reached max steps."}
+    elif step.error is not None:
+        kind = "AgentParsingError" if step.code is None and not calls else "AgentExecutionError"
+        error = {"type": kind, "message": step.error}
+    pictures = step._image_parts()
+    return {
+        "step_number": step.step_number,
+        "timing": timing,
+        "model_input_messages": None,
+        "tool_calls": [
+            {"id": f"call_{index}", "type": "function", "function": to_jsonable(call)}
+            for call in calls
+        ],
+        "error": error,
+        "model_output_message": {**said, "token_usage": tokens},
+        "model_output": step.model_output,
+        "code_action": step.code,
+        "observations": step.observation or None,
+        "observations_images": [p["image_url"]["url"] for p in pictures] or None,
+        "action_output": to_jsonable(step.final_answer) if step.is_final_answer else None,
+        "token_usage": tokens,
+        "is_final_answer": step.is_final_answer,
+    }
 
 
 def _chars(message: dict[str, Any]) -> int:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -328,6 +330,27 @@ def test_a_broken_model_is_an_error_line_and_the_run_goes_on(suites):
     assert [r["state"] for r in rows] == ["error", "error"]
     assert rows[0]["error"] == "RuntimeError: server gone"
     assert rows[0]["category"] == "agent_error" and rows[0]["answer"] is None
+
+
+def test_importing_the_benchmark_agents_sets_the_local_price_table_before_litellm():
+    # given an environment without LITELLM_LOCAL_MODEL_COST_MAP
+    env = {k: v for k, v in os.environ.items() if k != "LITELLM_LOCAL_MODEL_COST_MAP"}
+    code = (
+        "import os, sys\n"
+        "import benchmarks.bench_agents\n"
+        "print('litellm' in sys.modules, os.environ.get('LITELLM_LOCAL_MODEL_COST_MAP'))\n"
+    )
+    # when the module that builds the litellm clients is imported on its own
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # then litellm is not imported yet, and it will read its price table locally
+    assert done.stdout.split() == ["False", "True"]
 
 
 def test_failure_category_rules():

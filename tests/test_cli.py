@@ -70,13 +70,24 @@ def cli_env(replies: list[str] | None = None) -> dict[str, str]:
 
 
 def smoldepot(
-    *args: str, cwd: Path, replies: list[str] | None = None, timeout: float = 120
+    *args: str,
+    cwd: Path,
+    replies: list[str] | None = None,
+    timeout: float = 120,
+    env_changes: dict[str, str | None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m smoldepot_jupyter.cli ARGS`` in `cwd` and wait for it."""
+    """Run ``python -m smoldepot_jupyter.cli ARGS`` in `cwd` and wait for it; `env_changes`
+    sets variables of its environment (None: removes one)."""
+    env = cli_env(replies)
+    for name, value in (env_changes or {}).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     return subprocess.run(
         [sys.executable, "-m", "smoldepot_jupyter.cli", *args],
         cwd=cwd,
-        env=cli_env(replies),
+        env=env,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -191,6 +202,23 @@ def test_run_with_litellm_against_an_openai_compatible_server(tmp_path):
     assert "Observation:\nfrom the server" in done.stdout
     assert "Final answer: served" in done.stdout
     assert len(server.requests) == 2
+
+
+def test_smoldepot_api_base_serves_a_model_given_with_model(tmp_path):
+    # given a local server named by SMOLDEPOT_API_BASE, and no provider key
+    with FakeOpenAIServer() as server:
+        server.script(Reply(code("final_answer('served')")))
+        # when the model is named with --model (and no --api-base)
+        done = smoldepot(
+            "run", "Say something.", "--model", "openai/test", "--retries", "0",
+            cwd=tmp_path,
+            env_changes={"SMOLDEPOT_API_BASE": server.base_url, "OPENAI_API_KEY": None},
+        )  # fmt: skip
+    # then that server answers, rather than an error asking for OPENAI_API_KEY
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "OPENAI_API_KEY" not in done.stdout + done.stderr
+    assert "Final answer: served" in done.stdout
+    assert len(server.requests) == 1
 
 
 def test_export_writes_a_notebook_that_validates(recorded, workdir):
@@ -311,6 +339,16 @@ def test_replay_of_an_exported_notebook(recorded, workdir):
     assert "Final answer: 3" in done.stdout
 
 
+def test_replay_of_an_exported_notebook_matches_the_recording(recorded, workdir):
+    # given the notebook the recorded run was exported to
+    # when it is replayed
+    done = smoldepot("replay", "run.ipynb", cwd=workdir)
+    # then the replay's answer is the recorded one: nothing is reported as different
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "divergence" not in done.stdout
+    assert "The replay matched the recording." in done.stdout
+
+
 def test_export_by_run_id(recorded, workdir):
     run_id = run_id_in(recorded.stdout)
     done = smoldepot("export", run_id[:-2], "by-id.ipynb", cwd=workdir)
@@ -375,6 +413,30 @@ def test_execute_exits_non_zero_when_a_cell_raises(tmp_path):
     assert done.stderr.strip().splitlines() == [
         f"smoldepot: {notebook}: a cell raised ZeroDivisionError: division by zero"
     ]
+
+
+def test_execute_exits_non_zero_naming_the_cell_whose_agent_run_ended_in_error(tmp_path):
+    # given a notebook whose %%agent run ends in error (the model has no reply), then goes on
+    notebook = write_notebook(
+        tmp_path / "run_fails.ipynb",
+        """
+        %load_ext smoldepot_jupyter
+        from smoldepot_jupyter import ScriptedModel
+        %config SmolDepot.model = ScriptedModel([])
+        """,
+        "%%agent\nDo something.",
+        'print("after the run")',
+    )
+    # when it is executed
+    done = smoldepot("execute", str(notebook), cwd=tmp_path)
+    # then every cell ran, the exit status is 1, and stderr names the cell and the run's error
+    assert "Run error" in done.stdout and "after the run" in done.stdout
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(
+        f"smoldepot: {notebook}: the agent run in cell 3 ended in error: ScriptedModel"
+    )
 
 
 # ----------------------------------------------------------------------------- help

@@ -3,16 +3,21 @@ recorded with a real model, with real execution, and gets the recorded answers a
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 from notebook_helpers import errors_of, result_of, run_notebook, texts
 
+from smoldepot_jupyter.memory import ActionStep
 from smoldepot_jupyter.records import load_run
 
-EXAMPLES = Path(__file__).parent.parent / "examples" / "notebooks"
+ROOT = Path(__file__).parent.parent
+EXAMPLES = ROOT / "examples" / "notebooks"
 NOTEBOOKS = sorted(p.stem for p in EXAMPLES.glob("*.ipynb"))
 
 
@@ -51,3 +56,52 @@ def test_example_runs_without_a_model_and_says_it_replays(name, tmp_path):
         assert result_of(cell) == repr(recorded.output), cell.source
     for cell in agent_cells:
         assert "diverged" not in texts(cell), cell.source
+
+
+def _imported_modules(code: str) -> set[str]:
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return set()
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def _distribution(requirement: str) -> str:
+    return re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_the_readme_quickstart_command_installs_what_the_example_runs_import():
+    tomllib = pytest.importorskip("tomllib")
+    # given the README's quickstart command and the packages it installs
+    readme = (ROOT / "README.md").read_text()
+    [command] = [
+        line
+        for line in readme.splitlines()
+        if line.startswith("pip install") and "smoldepot execute examples/" in line
+    ]
+    extras = re.match(r'pip install -e "?\.(?:\[([\w,-]+)\])?"? ', command)
+    assert extras, command
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = list(project["dependencies"])
+    for extra in (extras.group(1) or "").split(","):
+        if extra:
+            requirements += project["optional-dependencies"][extra]
+    installed = {_distribution(r) for r in requirements}
+    # when we list what the model's code in the recorded example runs imports
+    imported = {
+        name
+        for record in sorted((EXAMPLES / "records").glob("*.jsonl"))
+        for step in load_run(record).steps
+        if isinstance(step, ActionStep) and step.code
+        for name in _imported_modules(step.code)
+    }
+    third_party = imported - set(sys.stdlib_module_names) - {"smoldepot_jupyter"}
+    # then the command installs every one of them
+    assert third_party, imported
+    assert third_party <= installed, f"{command!r} does not install {third_party - installed}"

@@ -149,7 +149,7 @@ def test_tools_flag_narrows_the_tools(cells):
         (15, "unknown subcommand 'bogus'"),
         (16, "argument --max-steps: invalid int value"),
         (17, "unrecognized arguments: --frobnicate"),
-        (18, "the cell body is empty"),
+        (18, "the cell holds no task"),
         (19, "Usage:"),
         (22, "no variable named 'not_there' in the sidecar"),
         (23, "no variable named 'not_there_either' in the notebook"),
@@ -196,6 +196,28 @@ def test_export_writes_a_valid_notebook_of_a_run(cells):
 
 def test_export_of_an_unknown_run_is_a_usage_error(cells):
     assert "UsageError: no run 'no-such-run'" in texts(cells[35])
+
+
+def test_raise_on_error_makes_a_failed_run_raise_after_it_is_shown(tmp_path):
+    # given SmolDepot.raise_on_error and a model with no reply (the run ends in error)
+    notebook = run_notebook(
+        [
+            "%load_ext smoldepot_jupyter",
+            SETUP,
+            "%config SmolDepot.model = ScriptedModel([])\n%config SmolDepot.raise_on_error = True",
+            "%%agent\nDo something.",
+        ],
+        tmp_path,
+    )
+    # when the %%agent cell runs
+    outputs = notebook.cells[3].outputs
+    # then the run view is shown first, with the run's error, and then the cell raises
+    shown = outputs[0]["data"]["application/vnd.smoldepot.run+json"]
+    assert shown["status"] == "error" and "ScriptedModel" in shown["error"]
+    [(name, value)] = errors_of(notebook.cells[3])
+    assert name == "AgentRunError"
+    assert value == f"the agent run {shown['run_id']} ended in error: {shown['error']}"
+    assert outputs[-1]["output_type"] == "error"
 
 
 def test_ipython_config_file_sets_smoldepot_traits(tmp_path):

@@ -119,6 +119,30 @@ def test_nbconvert_html_of_the_executed_notebook_shows_every_step(executed, tmp_
         assert expected in shown
 
 
+def test_a_model_named_in_the_notebook_is_served_from_smoldepot_api_base(tmp_path):
+    import os
+
+    from fake_openai_server import FakeOpenAIServer, Reply
+
+    with FakeOpenAIServer() as server:
+        server.script(Reply("Thought: say it\n```python\nfinal_answer('served')\n```"))
+        # given a local server named by SMOLDEPOT_API_BASE, and no provider key
+        env = {
+            k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "SMOLDEPOT_MODEL")
+        }
+        env["SMOLDEPOT_API_BASE"] = server.base_url
+        # when a cell names the model with --model (and no --api-base)
+        notebook = run_notebook(
+            ["%load_ext smoldepot_jupyter", "%%agent --model openai/test\nSay something."],
+            tmp_path,
+            env=env,
+        )
+    # then that server answers, rather than an error asking for OPENAI_API_KEY
+    assert "OPENAI_API_KEY" not in texts(notebook.cells[1])
+    assert result_of(notebook.cells[1]) == "'served'"
+    assert len(server.requests) == 1
+
+
 def test_no_error_outputs_in_a_normal_run(executed):
     notebook, _ = executed
     assert all(not errors_of(cell) for cell in notebook.cells)

@@ -412,13 +412,32 @@ def test_resolve_model_returns_a_model_instance_as_is():
 
 
 def test_resolve_model_turns_a_string_into_a_litellm_model(monkeypatch):
-    monkeypatch.setenv("SMOLDEPOT_API_BASE", "http://elsewhere/v1")
+    monkeypatch.delenv("SMOLDEPOT_API_BASE", raising=False)
 
     model = resolve_model("anthropic/claude-sonnet-4-5")
 
     assert isinstance(model, LiteLLMModel)
     assert model.model_id == "anthropic/claude-sonnet-4-5"
     assert model.api_base is None
+
+
+def test_a_model_id_given_is_served_from_smoldepot_api_base(monkeypatch):
+    # given a local server named in the environment
+    monkeypatch.setenv("SMOLDEPOT_API_BASE", "http://127.0.0.1:8080/v1")
+
+    # when the model id is given (--model, SmolDepot.model) rather than taken from SMOLDEPOT_MODEL
+    model = resolve_model("openai/qwen")
+
+    # then that server serves it
+    assert (model.model_id, model.api_base) == ("openai/qwen", "http://127.0.0.1:8080/v1")
+
+
+def test_an_api_base_given_wins_over_smoldepot_api_base(monkeypatch):
+    monkeypatch.setenv("SMOLDEPOT_API_BASE", "http://127.0.0.1:8080/v1")
+
+    model = resolve_model("openai/qwen", "http://127.0.0.1:9999/v1")
+
+    assert model.api_base == "http://127.0.0.1:9999/v1"
 
 
 def test_resolve_model_reads_the_environment(monkeypatch):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import pytest
 from notebook_helpers import SETUP, result_of, run_notebook, texts
 
 from smoldepot_jupyter import CodeAgent, ScriptedModel, tool
+from smoldepot_jupyter.export import export_notebook
 from smoldepot_jupyter.export.replay import replay_run
 from smoldepot_jupyter.kernel import KernelExecutor
+from smoldepot_jupyter.memory import ActionStep
 
 
 @tool
@@ -161,3 +164,66 @@ def test_agent_replay_in_a_notebook_shows_the_run_and_returns_the_answer(workdir
     assert "weather" in texts(notebook.cells[3])
     assert result_of(notebook.cells[4]) == "'snow / alpha'"
     assert "cannot replay /no/such/run.jsonl" in texts(notebook.cells[5])
+
+
+PLOT_REPLIES = [
+    code("import matplotlib.pyplot as plt\nplt.bar([2, 3, 5], [1, 1, 1])\nplt.show()"),
+    code("final_answer(5)"),
+]
+
+# Stands in for matplotlib where it is not installed (a `pip install -e .` without extras).
+NO_MATPLOTLIB = 'raise ModuleNotFoundError("No module named \'matplotlib\'", name="matplotlib")\n'
+
+
+def test_a_replay_model_run_that_now_errors_where_the_recording_showed_a_figure_says_so(workdir):
+    # given a run recorded where matplotlib drew a figure
+    recorded = record_a_run(workdir, PLOT_REPLIES, tools=())
+    plotted = next(step for step in recorded.steps if isinstance(step, ActionStep))
+    assert any("image/png" in output.get("data", {}) for output in plotted.execution.outputs)
+    # when a %%agent cell plays it back with a ReplayModel where matplotlib cannot be imported
+    (workdir / "matplotlib").mkdir()
+    (workdir / "matplotlib" / "__init__.py").write_text(NO_MATPLOTLIB)
+    notebook = run_notebook(
+        [
+            "%load_ext smoldepot_jupyter",
+            "from smoldepot_jupyter import ReplayModel\n"
+            f"%config SmolDepot.model = ReplayModel({str(recorded.record_path)!r})\n"
+            "%config SmolDepot.record_dir = 'runs'",
+            "%%agent\nPlot the primes, then give the largest.",
+        ],
+        workdir,
+    )
+    # then the run view says where the replay went another way
+    shown = texts(notebook.cells[2])
+    assert "replay diverged at step 1: the recording had no error; now error" in shown
+    assert "ModuleNotFoundError" in shown
+    assert result_of(notebook.cells[2]) == "5"
+
+
+def test_replay_of_an_exported_notebook_finds_no_divergence(workdir):
+    # given a run exported as a notebook
+    recorded = record_a_run(workdir, REPLIES)
+    exported = export_notebook(recorded, workdir / "exported.ipynb")
+    # when the notebook is replayed
+    with KernelExecutor(cwd=workdir) as executor:
+        replayed, divergences = replay_run(exported, executor=executor)
+    # then it gives the recorded answer, and nothing is reported as different
+    assert replayed.output == "snow / alpha"
+    assert divergences == []
+
+
+def test_a_one_line_agent_replay_cell_replays_the_run(workdir):
+    # given a recorded run at run.jsonl
+    recorded = record_a_run(workdir, REPLIES)
+    shutil.copy(recorded.record_path, workdir / "run.jsonl")
+    # when a cell holds only the README's line, with no task below it
+    notebook = run_notebook(
+        [
+            "%load_ext smoldepot_jupyter\n%config SmolDepot.record_dir = 'runs'",
+            "%%agent --replay run.jsonl --delay 0.03",
+        ],
+        workdir,
+    )
+    # then the run is replayed and its answer is the cell's value
+    assert "cell body is empty" not in texts(notebook.cells[1])
+    assert result_of(notebook.cells[1]) == "'snow / alpha'"

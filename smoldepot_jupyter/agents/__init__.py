@@ -3,7 +3,7 @@ calling tools), and the `RunResult` a run returns."""
 
 from .base import FinalAnswerCheck, MultiStepAgent, StepCallback
 from .code_agent import CodeAgent
-from .result import RUN_STATES, RunResult
+from .result import RUN_STATES, RunFailed, RunResult
 from .tool_calling_agent import ToolCallingAgent
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "CodeAgent",
     "FinalAnswerCheck",
     "MultiStepAgent",
+    "RunFailed",
     "RunResult",
     "StepCallback",
     "ToolCallingAgent",

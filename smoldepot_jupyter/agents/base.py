@@ -3,7 +3,8 @@
 A run: the task goes into memory; each step the model reads the messages memory makes and acts;
 what came of it becomes the next observation, until `final_answer` is accepted, the steps run out
 (then one last call for a best answer), the run is interrupted, or the model fails. Every change
-is an event; the recorder and any UI only observe. Nothing here prints or displays.
+is an event; the recorder and any UI only observe. Nothing here prints or displays, but
+`replay()`, which a user calls to have the memory printed.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import inspect
 import queue
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 from ..events import (
     AnswerFormatted,
+    ConsolePrinter,
     ErrorEvent,
     Event,
     EventBus,
@@ -32,14 +35,23 @@ from ..events import (
     new_run_id,
 )
 from ..kernel import KernelStartError, TransferError
-from ..memory import ActionStep, AgentMemory, FinalAnswerStep, MemoryStep, PlanningStep, TaskStep
+from ..memory import (
+    ActionStep,
+    AgentMemory,
+    FinalAnswerStep,
+    MemoryStep,
+    PlanningStep,
+    TaskStep,
+    image_url,
+)
 from ..models import Model, ModelError, ModelResponse, resolve_model
 from ..records import DEFAULT_DIRECTORY, RunRecorder
 from ..tools import FinalAnswerTool, Tool, as_tool, final_answer
 from ..usage import Timing, TokenUsage
 from .answer_form import ask_for_task_form, can_rewrite
 from .prompts import final_answer_rejected, planning_request
-from .result import RunResult
+from .result import RunFailed, RunResult
+from .smolagents_compat import callbacks_for, check_step_callbacks, memory_events
 from .team import managed_agent_tool, managed_name
 
 __all__ = ["FinalAnswerCheck", "MultiStepAgent", "StepCallback"]
@@ -50,9 +62,10 @@ _CHARS_PER_TOKEN = 3
 #: request, a planning request).
 _REQUEST_ROOM = 2_000
 
-#: ``check(answer, memory) -> bool | str``: True (or None) accepts; False or a reason refuses.
-FinalAnswerCheck = Callable[[Any, AgentMemory], "bool | str | None"]
-#: Receives each finished step (and the agent, if it takes a second argument).
+#: ``check(answer, memory[, agent=agent]) -> bool | str``: a true value (or None) accepts;
+#: False or a reason (a string) refuses.
+FinalAnswerCheck = Callable[..., "bool | str | None"]
+#: Receives a step (and the agent: as ``agent=`` if it takes that, else as a second argument).
 StepCallback = Callable[..., None]
 
 _INTERRUPTED_ANSWERING = "KeyboardInterrupt: interrupted while the model was answering"
@@ -70,6 +83,11 @@ class MultiStepAgent:
     in, a rounding). `answer_form.accepted_rewrite` decides whether the rewrite is kept (same
     numbers, rounding allowed; words from the task or the answer);
     `FinalAnswerStep.rewritten_from` keeps the answer as given.
+
+    `step_callbacks` is a list (called with each action step, as in smolagents) or a dict
+    ``{step class: callback or list}`` (`PlanningStep`, `FinalAnswerStep`, `TaskStep`,
+    `ActionStep`; smolagents' classes of those names work too). `return_full_result=False`
+    makes `run()` return the answer alone; the default (None or True) returns a `RunResult`.
     """
 
     uses_code: ClassVar[bool] = True
@@ -82,7 +100,7 @@ class MultiStepAgent:
         max_steps: int = 20,
         planning_interval: int | None = None,
         final_answer_checks: Sequence[FinalAnswerCheck] = (),
-        step_callbacks: Sequence[StepCallback] = (),
+        step_callbacks: Sequence[StepCallback] | Mapping[Any, Any] = (),
         managed_agents: Sequence[MultiStepAgent] = (),
         instructions: str | None = None,
         name: str | None = None,
@@ -93,16 +111,26 @@ class MultiStepAgent:
         max_observation_chars: int = 10_000,
         format_answer: bool = False,
         context_window: int | None = None,
+        return_full_result: bool | None = None,
     ) -> None:
         if max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, not {max_steps}")
         if planning_interval is not None and planning_interval < 1:
             raise ValueError(f"planning_interval must be at least 1, not {planning_interval}")
+        managed_agents = list(managed_agents or ())  # None, smolagents' default, is none
         self.model = resolve_model(model)
         self.max_steps = max_steps
         self.planning_interval = planning_interval
-        self.final_answer_checks = list(final_answer_checks)
-        self.step_callbacks = list(step_callbacks)
+        self.final_answer_checks = list(final_answer_checks or ())
+        check_step_callbacks(step_callbacks or ())
+        self.step_callbacks = (
+            dict(step_callbacks)
+            if isinstance(step_callbacks, Mapping)
+            else list(step_callbacks or ())
+        )
+        #: False: `run()` returns the answer alone (smolagents' default); None or True: a
+        #: `RunResult`.
+        self.return_full_result = return_full_result
         self.instructions = instructions
         self.name = name
         self.description = description
@@ -163,24 +191,41 @@ class MultiStepAgent:
     def run(
         self,
         task: str,
-        reset: bool = True,
         stream: bool = False,
+        reset: bool = True,
+        images: Sequence[Any] | None = None,
         additional_args: Mapping[str, Any] | None = None,
         max_steps: int | None = None,
+        return_full_result: bool | None = None,
+        *,
         context: str | None = None,
-    ) -> RunResult | Iterator[Event]:
-        """Run `task` to an answer. `reset=False` continues the conversation (and the session's
-        state); `additional_args` are given to the run by name; `stream=True` returns an iterator
-        of events (the result is then in `last_result`). `context` (e.g. a summary of earlier
-        runs) goes to the model before the task but is not shown or recorded as the task."""
+    ) -> Any:
+        """Run `task` to an answer (the arguments in smolagents' order). `reset=False`
+        continues the conversation (and the session's state); `images` (PIL images, image
+        bytes, paths or URLs) are shown to the model with the task; `additional_args` are
+        given to the run by name; `stream=True` returns an iterator of events (the result is
+        then in `last_result`). `context` (e.g. a summary of earlier runs) goes to the model
+        before the task but is not shown or recorded as the task.
+
+        Returns a `RunResult`, or with `return_full_result=False` (here or on the agent) the
+        answer alone; a run that then ends in error or is interrupted raises `RunFailed`.
+        """
         if not isinstance(task, str) or not task.strip():
             raise ValueError("the task must be a non-empty string saying what to do")
         steps = self.max_steps if max_steps is None else max_steps
         if steps < 1:
             raise ValueError(f"max_steps must be at least 1, not {steps}")
+        pictures = [image_url(image) for image in images or ()]
+        args = dict(additional_args or {})
         if stream:
-            return self._stream(task, reset, dict(additional_args or {}), steps, context)
-        return self._run(task, reset, dict(additional_args or {}), steps, context)
+            return self._stream(task, reset, args, steps, context, pictures)
+        result = self._run(task, reset, args, steps, context, pictures)
+        full = self.return_full_result if return_full_result is None else return_full_result
+        if full is not False:
+            return result
+        if result.state in ("error", "interrupted"):
+            raise RunFailed(result)
+        return result.output
 
     def _stream(
         self,
@@ -189,6 +234,7 @@ class MultiStepAgent:
         additional_args: dict[str, Any],
         max_steps: int,
         context: str | None,
+        images: list[str],
     ) -> Iterator[Event]:
         events: queue.Queue[Any] = queue.Queue()
         done = object()
@@ -197,7 +243,7 @@ class MultiStepAgent:
 
         def target() -> None:
             try:
-                self._run(task, reset, additional_args, max_steps, context)
+                self._run(task, reset, additional_args, max_steps, context, images)
             except BaseException as exc:
                 failure.append(exc)
             finally:
@@ -223,6 +269,7 @@ class MultiStepAgent:
         additional_args: dict[str, Any],
         max_steps: int,
         context: str | None = None,
+        images: list[str] | None = None,
     ) -> RunResult:
         self._run_id = new_run_id()
         self._interrupted.clear()
@@ -246,7 +293,9 @@ class MultiStepAgent:
             task_text, names = self._give_args(task, additional_args)
             if context:
                 task_text = f"{context}\n\nThe task now:\n{task_text}"
-            self.memory.steps.append(TaskStep(task=task_text, additional_args_names=names))
+            task_step = TaskStep(task=task_text, additional_args_names=names, images=images or [])
+            self.memory.steps.append(task_step)
+            self._call_back(task_step)
             state, output = self._loop(max_steps)
             if state == "max_steps" and _is_blank(output):
                 error = _no_answer(self.memory.steps[first:], max_steps)
@@ -270,6 +319,7 @@ class MultiStepAgent:
                 answer_step.timing.end = time.time()
                 self.memory.steps.append(answer_step)
                 self._emit(FinalAnswer, output=output)
+                self._call_back(answer_step)
             steps = self.memory.steps[first:]
             usage = _total_usage(steps)
             self._emit(
@@ -402,10 +452,12 @@ class MultiStepAgent:
         self._call_back(step)
 
     def _applied_temperature(self, temperature: float | None) -> float | None:
-        """`temperature` if this agent's model takes one, else None (the model's default)."""
-        if temperature is not None and _accepts(self.model.generate, "temperature"):
-            return temperature
-        return None
+        """`temperature` if this agent's model takes one, else None (the model's default). A
+        model that wraps another says so in `takes_temperature`."""
+        takes = getattr(self.model, "takes_temperature", None)
+        if takes is None:
+            takes = _accepts(self.model.generate, "temperature")
+        return temperature if temperature is not None and takes else None
 
     def _this_run_steps(self) -> list[MemoryStep]:
         for index in range(len(self.memory.steps) - 1, -1, -1):
@@ -419,7 +471,9 @@ class MultiStepAgent:
         self._finish_step(step)
 
     def _finish_step(self, step: ActionStep) -> None:
-        """Check a final answer, then record the step: memory, event, callbacks."""
+        """Record the step in memory, check a final answer (the checks see the step in
+        memory), then the event and the callbacks."""
+        self.memory.steps.append(step)
         if step.is_final_answer and not step.is_best_answer_fallback:
             reason = self._failed_check(step.final_answer)
             if reason is not None:
@@ -427,28 +481,35 @@ class MultiStepAgent:
                 note = final_answer_rejected(reason)
                 step.observation = f"{step.observation}\n{note}" if step.observation else note
         step.timing.end = time.time()
-        self.memory.steps.append(step)
         self._emit(StepFinished, step=step)
         self._call_back(step)
 
     def _failed_check(self, answer: Any) -> str | None:
+        """Why a check refuses `answer`, or None when every check accepts it. A check gets
+        ``(answer, memory)``, and ``agent=`` too if it takes that (as smolagents calls it)."""
         for check in self.final_answer_checks:
             name = getattr(check, "__name__", type(check).__name__)
             try:
-                verdict = check(answer, self.memory)
+                if _accepts(check, "agent"):
+                    verdict = check(answer, self.memory, agent=self)
+                else:
+                    verdict = check(answer, self.memory)
+                if isinstance(verdict, str):
+                    if verdict.strip():
+                        return verdict.strip()
+                elif verdict is None or bool(verdict):
+                    continue
             except Exception as exc:
                 return f"the check {name} raised {type(exc).__name__}: {exc}"
-            if verdict is True or verdict is None:
-                continue
-            if isinstance(verdict, str) and verdict.strip():
-                return verdict.strip()
             return f"the check {name} refused it"
         return None
 
     def _call_back(self, step: MemoryStep) -> None:
-        for callback in self.step_callbacks:
+        for callback in callbacks_for(self.step_callbacks, step):
             try:
-                if _takes_two(callback):
+                if _accepts(callback, "agent"):
+                    callback(step, agent=self)
+                elif _takes_two(callback):
                     callback(step, self)
                 else:
                     callback(step)
@@ -459,6 +520,36 @@ class MultiStepAgent:
                     step=self._current_step,
                     message=f"step callback {name} raised {type(exc).__name__}: {exc}",
                 )
+
+    # ----------------------------------------------------------------- looking back
+
+    def replay(self, detailed: bool = False, *, stream: Any = None) -> None:
+        """Print the runs in memory as the console printer prints a live run (to `stream`,
+        standard output by default); `detailed` adds each model reply as it was written."""
+        printer = ConsolePrinter(stream, stream_model=detailed)
+        last = self.last_result
+        timing = last.timing if last is not None else None
+        for event in memory_events(
+            self.memory.steps,
+            run_id=self._run_id or "replay",
+            model_id=self.model.model_id,
+            tools=[t.name for t in self.prompt_tools],
+            max_steps=self.max_steps,
+            last_state=last.state if last is not None else None,
+            last_duration=timing.duration if timing is not None else None,
+            detailed=detailed,
+        ):
+            printer(event)
+
+    @property
+    def logs(self) -> list[MemoryStep]:
+        """The steps in memory: smolagents' old name for `memory.steps`."""
+        warnings.warn(
+            "agent.logs is smolagents' old name: use agent.memory.steps",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return list(self.memory.steps)
 
     # ----------------------------------------------------------------- for subclasses
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterable
+import warnings
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from ..events import ActionParsed, OutputAdded, OutputChanged, ToolCallFinished
@@ -25,6 +26,7 @@ from .prompts import (
     best_answer_request,
     code_system_prompt,
 )
+from .smolagents_compat import authorized_imports_for, kernel_options, sandbox_for
 
 __all__ = ["CodeAgent"]
 
@@ -73,7 +75,19 @@ class _ObservedTool:
 class CodeAgent(MultiStepAgent):
     """An agent whose actions are Python code run by an `Executor`: its own `KernelExecutor`
     at the `sandbox` level asked for (``"auto"``: bubblewrap where it works), unless one is
-    given. Variables persist across steps, and across runs with ``reset=False``."""
+    given. Variables persist across steps, and across runs with ``reset=False``.
+
+    `observe_images=True` shows a vision model the pictures its actions display (``images=``
+    is its old name). smolagents' arguments are taken with its meaning:
+
+    - `additional_authorized_imports`: smolagents' base modules (`BASE_BUILTIN_MODULES`) plus
+      those listed, ``"*"`` for any; our `authorized_imports` is the whole list (None: any).
+    - `executor_type`: ``"local"`` runs at our default level (``"auto"``); ``"docker"``,
+      ``"e2b"``, ``"modal"``, ``"blaxel"`` and ``"wasm"`` (sandboxes elsewhere) run in the
+      local ``"bwrap"`` sandbox, an error where bubblewrap cannot run.
+    - `executor_kwargs`: `KernelExecutor` arguments (``network``, ``sandbox_paths``,
+      ``limits``, ...), and ``timeout_seconds`` for `step_timeout`; other keys are an error.
+    """
 
     uses_code = True
 
@@ -93,17 +107,50 @@ class CodeAgent(MultiStepAgent):
         description: str | None = None,
         *,
         step_timeout: float = 300.0,
-        images: bool = False,
+        observe_images: bool = False,
         sandbox: str = "auto",
+        additional_authorized_imports: Collection[str] | None = None,
+        executor_type: str | None = None,
+        executor_kwargs: Mapping[str, Any] | None = None,
+        images: bool | None = None,
         **options: Any,
     ) -> None:
-        self.step_timeout = step_timeout
-        self.images = images
+        if images is not None:
+            warnings.warn(
+                "CodeAgent(images=...) is now observe_images=...; images= is what run() takes "
+                "(pictures shown with the task)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            observe_images = images
+        if additional_authorized_imports is not None:
+            if authorized_imports is not None:
+                raise ValueError(
+                    "give authorized_imports (the whole list) or additional_authorized_imports "
+                    "(added to smolagents' base modules), not both"
+                )
+            authorized_imports = authorized_imports_for(additional_authorized_imports)
+        self.additional_authorized_imports = list(additional_authorized_imports or [])
+        level = sandbox if executor_type is None else sandbox_for(executor_type)
+        if executor_type is not None and sandbox not in ("auto", level):
+            raise ValueError(
+                f"executor_type={executor_type!r} means sandbox={level!r}, and sandbox="
+                f"{sandbox!r} was given too: give one of them"
+            )
+        kernel_kwargs, timeout = kernel_options(executor_kwargs)
+        if executor is not None and (kernel_kwargs or executor_type not in (None, "local")):
+            raise ValueError(
+                "executor_type and executor_kwargs set up the sidecar the agent starts; this "
+                "agent was given its executor: configure that one (KernelExecutor(sandbox=..., "
+                "network=...))"
+            )
+        self.step_timeout = step_timeout if timeout is None else float(timeout)
+        self.observe_images = observe_images
         self._owns_executor = executor is None
         if executor is None:
             record_dir = options.get("record_dir", DEFAULT_DIRECTORY)
             hidden = [] if record_dir is None else [record_dir]
-            executor = KernelExecutor(sandbox=sandbox, hidden_paths=hidden)
+            executor = KernelExecutor(sandbox=level, hidden_paths=hidden, **kernel_kwargs)
         self.executor: Executor = executor
         #: Modules the actions may import (None: any). Applied to the executor for every action,
         #: whatever its own setting, so agents sharing one executor each keep their own list.
@@ -236,7 +283,7 @@ class CodeAgent(MultiStepAgent):
             # A model that just repeated an action word for word would, at temperature 0,
             # repeat it again: sample this call instead.
             temperature = _UNSTICK_TEMPERATURE
-        messages = self._history(images=self.images, follow_up=CODE_FOLLOW_UP) + added
+        messages = self._history(images=self.observe_images, follow_up=CODE_FOLLOW_UP) + added
         step.requests = [str(m.get("content", "")) for m in added]
         step.temperature = self._applied_temperature(temperature)
         try:

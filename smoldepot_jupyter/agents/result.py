@@ -9,7 +9,7 @@ from typing import Any
 from ..memory import MemoryStep
 from ..usage import Timing, TokenUsage
 
-__all__ = ["RUN_STATES", "RunResult"]
+__all__ = ["RUN_STATES", "RunFailed", "RunResult"]
 
 RUN_STATES = ("success", "max_steps", "interrupted", "error")
 
@@ -56,3 +56,13 @@ class RunResult:
             f"RunResult(state={self.state!r}, output={self.output!r}, steps={self.action_steps}, "
             f"tokens={self.token_usage.total_tokens}, run_id={self.run_id!r})"
         )
+
+
+class RunFailed(RuntimeError):
+    """A run asked for its answer alone (``return_full_result=False``) ended without one: in
+    error or interrupted. `result` is the whole `RunResult`, steps included."""
+
+    def __init__(self, result: RunResult) -> None:
+        why = f": {result.error}" if result.error else ""
+        super().__init__(f"the run {result.run_id} ended {result.state}{why}")
+        self.result = result

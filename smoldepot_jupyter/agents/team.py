@@ -28,7 +28,7 @@ def managed_agent_tool(agent: MultiStepAgent) -> FunctionTool:
     name = managed_name(agent)
 
     def delegate(task: str) -> Any:
-        result = agent.run(task)
+        result = agent.run(task, return_full_result=True)
         assert isinstance(result, RunResult)
         if result.state == "success":
             return result.output  # the value itself: a number stays a number

@@ -28,12 +28,14 @@ _EXIT_STATUS = """\
 exit status:
   0    done (the run or replay reached a final answer; the notebook ran without error)
   1    no final answer (max steps, a replay that went another way), or a notebook cell raised
+       or ran an agent whose run ended in error
   2    usage or configuration error, reported as one line "smoldepot: error: ..." on stderr
   130  interrupted (Ctrl-C); the run ends as "interrupted" and its record keeps every step"""
 
 _RUN_NOTES = f"""\
-The model is --model (a litellm model id, with --api-base for an OpenAI-compatible server), else
-SMOLDEPOT_MODEL (with SMOLDEPOT_API_BASE). The sidecar kernel works in the current directory.
+The model is --model (a litellm model id), else SMOLDEPOT_MODEL; it is served from --api-base
+(an OpenAI-compatible server), else from SMOLDEPOT_API_BASE when that is set. The sidecar kernel
+works in the current directory.
 Every run is recorded under --record-dir; see `smoldepot runs`.
 
 examples:
@@ -215,7 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="execute a notebook headless and print its text outputs",
         description="Execute NOTEBOOK headless (with nbclient, in the notebook's folder) and "
         "print each cell's text outputs: streams, and the text/plain of results and displays. "
-        "Nothing is written back unless --output is given. Stops at the first cell that raises.",
+        "Nothing is written back unless --output is given. Stops at the first cell that raises; "
+        'a cell whose agent run ended in error (its run view says "Run error") makes the '
+        "exit status 1 too, and is named.",
         epilog=_EXIT_STATUS,
         formatter_class=_Formatter,
     )

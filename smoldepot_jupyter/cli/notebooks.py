@@ -19,13 +19,16 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 
 from .errors import CommandError, one_line
 
-__all__ = ["cell_text", "execute_command"]
+__all__ = ["cell_text", "execute_command", "failed_runs"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+#: The run JSON every run view carries (docs/run-json.md): its `status` says how the run ended.
+RUN_MIME = "application/vnd.smoldepot.run+json"
 
 
 def execute_command(args: argparse.Namespace) -> int:
-    """``smoldepot execute NOTEBOOK``: 0 when every cell ran, 1 when one raised or timed out."""
+    """``smoldepot execute NOTEBOOK``: 0 when every cell ran, 1 when one raised or timed out or
+    an agent run in it ended in error."""
     path = Path(args.notebook)
     if not path.is_file():
         raise CommandError(f"no notebook at {path}")
@@ -64,10 +67,27 @@ def execute_command(args: argparse.Namespace) -> int:
             failure = f"the kernel died: {one_line(exc)}"
     if args.output:
         nbformat.write(notebook, args.output)
+    failures = [
+        f"the agent run in cell {number} ended in error: {one_line(error)}"
+        for number, error in failed_runs(notebook)
+    ]
     if failure is not None:
-        print(f"smoldepot: {path}: {failure}", file=sys.stderr, flush=True)
-        return 1
-    return 0
+        failures.append(failure)
+    for line in failures:
+        print(f"smoldepot: {path}: {line}", file=sys.stderr, flush=True)
+    return 1 if failures else 0
+
+
+def failed_runs(notebook: Any) -> list[tuple[int, str]]:
+    """(cell number, counted from 1 as the output's "── cell N" lines are, and the run's error)
+    of each agent run whose view in the executed `notebook` says it ended in error."""
+    found = []
+    for index, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            payload = output.get("data", {}).get(RUN_MIME)
+            if isinstance(payload, dict) and payload.get("status") == "error":
+                found.append((index + 1, str(payload.get("error") or "the run failed")))
+    return found
 
 
 def _private_kernel_manager(directory: str) -> type[AsyncKernelManager]:

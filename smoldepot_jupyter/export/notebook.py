@@ -14,7 +14,7 @@ import nbformat
 from nbformat import NotebookNode
 from nbformat.v4 import new_notebook
 
-from ..events import AnswerFormatted, EventFormatError, RunStarted, event_from_dict
+from ..events import AnswerFormatted, EventFormatError, FinalAnswer, RunStarted, event_from_dict
 from ..kernel.execution import Execution
 from ..memory import ActionStep, PlanningStep, from_jsonable, to_jsonable
 from ..records import RunRecord, load_run
@@ -108,8 +108,9 @@ def export_notebook(
 def run_from_notebook(path: str | os.PathLike[str] | NotebookNode) -> RunRecord:
     """Rebuild the run a notebook was exported from: task, model, model turns in order (what a
     replay plays back), steps with their code, thought, outputs and observation, state, output.
-    Its events are the `RunStarted` of the run (task, model, step budget, tools) and, for a run
-    with an answer-form call (``format_answer=True``), its `AnswerFormatted`.
+    Its events are the `RunStarted` of the run (task, model, step budget, tools), for a run
+    with an answer-form call (``format_answer=True``) its `AnswerFormatted`, and for a run that
+    answered (``success``, or ``max_steps`` with its best answer) its `FinalAnswer`.
 
     Raises `ValueError` for a notebook smoldepot did not export.
     """
@@ -161,6 +162,16 @@ def run_from_notebook(path: str | os.PathLike[str] | NotebookNode) -> RunRecord:
     if isinstance(form, dict) and form.get("kind") == AnswerFormatted.kind:
         with contextlib.suppress(EventFormatError):
             record.events.append(event_from_dict(form))
+    if record.state in ("success", "max_steps"):
+        # The run gave its answer (a run that ran out of steps gives its best one), as a run
+        # record's FinalAnswer event says: a replay compares its own answer with this one.
+        record.events.append(
+            FinalAnswer(
+                run_id=record.run_id,
+                timestamp=_timestamp(meta.get("started")) or 0.0,
+                output=record.output,
+            )
+        )
     for cell in notebook.cells:
         data = cell.get("metadata", {}).get(KEY)
         if not isinstance(data, dict) or data.get("kind") not in ("action", "planning"):

@@ -22,7 +22,13 @@ from ..records import RunRecord, load_run
 from ..tools import Tool
 from .cells import one_line
 
-__all__ = ["DivergenceWatcher", "load_replayable", "recorded_tool_stubs", "replay_run"]
+__all__ = [
+    "DivergenceWatcher",
+    "load_replayable",
+    "recorded_tool_stubs",
+    "replay_run",
+    "watch_replay",
+]
 
 _BUILT_IN = {"final_answer", "user_input"}
 _ERROR_TEXT = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*): (.*)$", re.DOTALL)
@@ -157,6 +163,19 @@ class DivergenceWatcher:
         self._emit(ErrorEvent(run_id=run_id, step=step, message=message))
 
 
+def watch_replay(agent: Any, model: Any) -> DivergenceWatcher | None:
+    """Compare `agent`'s next run with the recorded run `model` (a `ReplayModel`) plays next,
+    reporting each divergence as an error event of the run, as `replay_run` does: a ``%%agent``
+    cell whose model is a ReplayModel says where its execution went another way (an error, say,
+    where the recording showed a figure). None when the model has no recorded turn left."""
+    record = model.next_record()
+    if record is None:
+        return None
+    watcher = DivergenceWatcher(record, agent.events.emit)
+    agent.subscribe(watcher)
+    return watcher
+
+
 def _encoded_answer(event: FinalAnswer) -> Any:
     """The answer as the record stores it, so a live answer and a recorded one compare alike
     (a DataFrame and its recorded ``{"type", "repr"}`` form, NaN and NaN)."""
@@ -218,9 +237,9 @@ def replay_run(
     return result, watcher.divergences
 
 
-def replay_in_notebook(session: Any, path: str, delay: float = 0.0) -> Any:
+def replay_in_notebook(session: Any, path: str, delay: float = 0.0) -> RunResult:
     """``%%agent --replay PATH`` / ``%agent replay PATH``: replay in the notebook's sidecar with
-    the live run view; returns the replayed final answer."""
+    the live run view; returns the replay's result (its output is the replayed final answer)."""
     from IPython.core.error import UsageError
 
     from ..ui import RunDisplay, RunView
@@ -244,4 +263,4 @@ def replay_in_notebook(session: Any, path: str, delay: float = 0.0) -> Any:
     finally:
         view.flush()
         run_display.finish(session.config.final_render)
-    return result.output
+    return result

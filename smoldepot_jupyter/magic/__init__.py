@@ -9,12 +9,13 @@ from typing import Any
 
 from .arguments import usage_text
 from .config import FINAL_RENDERS, SmolDepot
-from .magics import AgentMagics
+from .magics import AgentMagics, AgentRunError, agent_cell_without_body
 from .session import NotebookSession, RunOptions
 
 __all__ = [
     "FINAL_RENDERS",
     "AgentMagics",
+    "AgentRunError",
     "NotebookSession",
     "RunOptions",
     "SmolDepot",
@@ -36,6 +37,9 @@ def load(shell: Any) -> AgentMagics | None:
         return _loaded[id(shell)]
     magics = AgentMagics(shell)
     shell.register_magics(magics)
+    cleanup = getattr(shell, "input_transformers_cleanup", None)
+    if isinstance(cleanup, list) and agent_cell_without_body not in cleanup:
+        cleanup.append(agent_cell_without_body)
     _loaded[id(shell)] = magics
     magics.session.prewarm()
     if isinstance(magics.settings.model, str) or os.environ.get("SMOLDEPOT_MODEL"):
@@ -50,6 +54,9 @@ def unload(shell: Any) -> None:
     """Stop the session's background run and sidecar."""
     magics = _loaded.pop(id(shell), None)
     if magics is not None:
+        cleanup = getattr(shell, "input_transformers_cleanup", None)
+        if isinstance(cleanup, list) and agent_cell_without_body in cleanup:
+            cleanup.remove(agent_cell_without_body)
         magics.session.shutdown()
         if magics.settings in shell.configurables:
             shell.configurables.remove(magics.settings)

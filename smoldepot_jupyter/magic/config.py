@@ -108,6 +108,15 @@ class SmolDepot(Configurable):
     ask_user = Bool(
         True, help="Offer the user_input tool, which asks you through an input box."
     ).tag(config=True)
+    raise_on_error = Bool(
+        False,
+        help=(
+            "A %%agent cell whose run ends in error raises AgentRunError, naming the error, "
+            "after the run is shown, so the notebook (nbclient, smoldepot execute, Run All) "
+            "stops there (a --background run, whose cell has returned, does not raise). Off: "
+            "the cell shows the error and the notebook goes on."
+        ),
+    ).tag(config=True)
 
     @validate("model")
     def _check_model(self, proposal: dict[str, Any]) -> Any:

@@ -7,6 +7,7 @@ answer as the cell's value. ``%agent SUBCOMMAND`` manages the session.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -17,7 +18,35 @@ from .arguments import parse_cell_line, parse_line, usage_text
 from .config import SmolDepot
 from .session import NotebookSession, RunOptions
 
-__all__ = ["AgentMagics"]
+__all__ = ["AgentMagics", "AgentRunError", "agent_cell_without_body"]
+
+
+class AgentRunError(RuntimeError):
+    """Raised by a ``%%agent`` cell whose run ended in error, when ``SmolDepot.raise_on_error``
+    is on (after the run view is shown): the notebook stops there, as at any failing cell."""
+
+    def __init__(self, run_id: str, error: str | None) -> None:
+        self.run_id = run_id
+        self.error = error or "the run failed"
+        super().__init__(f"the agent run {run_id} ended in error: {self.error}")
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows this instead of a traceback through the magic machinery: the run view
+        # above already shows where the run failed.
+        return [f"{type(self).__name__}: {self}"]
+
+
+_BODILESS_AGENT_CELL = re.compile(r"%%agent(?:[ \t][^\n]*)?\n?")
+
+
+def agent_cell_without_body(lines: list[str]) -> list[str]:
+    """An IPython input transformer: a cell that is only the ``%%agent`` line (``%%agent
+    --replay run.jsonl``, as the README writes it) gets an empty body line, so that IPython
+    hands it to the magic instead of refusing a cell magic with an empty body; the magic then
+    replays, or says the task is missing."""
+    if len(lines) == 1 and _BODILESS_AGENT_CELL.fullmatch(lines[0]):
+        return [lines[0] if lines[0].endswith("\n") else lines[0] + "\n", "\n"]
+    return lines
 
 
 @magics_class
@@ -64,7 +93,9 @@ class AgentMagics(Magics):
         if flags.replay:
             from ..export.replay import replay_in_notebook
 
-            return replay_in_notebook(self.session, flags.replay, delay=flags.delay)
+            replayed = replay_in_notebook(self.session, flags.replay, delay=flags.delay)
+            self._raise_if_failed(replayed)
+            return replayed.output
         if not task:
             raise UsageError(
                 f"the cell holds no task: write it below the %%agent line\n\n{usage_text()}"
@@ -94,9 +125,15 @@ class AgentMagics(Magics):
         finally:
             view.flush()
             run_display.finish(self.settings.final_render)
+        self._raise_if_failed(result)
         if flags.json:
             return result.to_dict()
         return result.output
+
+    def _raise_if_failed(self, result: Any) -> None:
+        """``SmolDepot.raise_on_error``: a run that ended in error makes the cell raise."""
+        if self.settings.raise_on_error and result.state == "error":
+            raise AgentRunError(result.run_id, result.error)
 
     # ----------------------------------------------------------------- %agent
 
@@ -129,7 +166,9 @@ class AgentMagics(Magics):
         elif command == "replay":
             from ..export.replay import replay_in_notebook
 
-            return replay_in_notebook(session, args.path, delay=args.delay)
+            replayed = replay_in_notebook(session, args.path, delay=args.delay)
+            self._raise_if_failed(replayed)
+            return replayed.output
         elif command == "push":
             session.push(args.names)
             print(f"Pushed {', '.join(args.names)} into the sidecar.")

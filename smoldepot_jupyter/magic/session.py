@@ -19,7 +19,7 @@ from IPython.core.error import UsageError
 
 from ..agents import CodeAgent, RunResult
 from ..kernel import KernelExecutor, SandboxUnavailable, TransferError, choose_level
-from ..models import Model, ModelError, resolve_model
+from ..models import Model, ModelError, ReplayModel, resolve_model
 from ..tools import FinalAnswerTool, Tool, UserInputTool
 from .config import SmolDepot
 
@@ -229,7 +229,7 @@ class NotebookSession:
             model = resolve_model(options.model or self.config.model, options.api_base)
         except ModelError as exc:
             raise UsageError(str(exc)) from None
-        return CodeAgent(
+        agent = CodeAgent(
             self.tools_for(options.tools),
             model,
             executor=self.sidecar(options.sandbox),
@@ -244,6 +244,13 @@ class NotebookSession:
             max_observation_chars=self.config.max_observation_chars,
             context_window=self.config.context_window,
         )
+        if isinstance(model, ReplayModel):
+            # A recorded run played back: where execution now goes another way (an error where
+            # the recording showed a figure), the run view says so, as `%%agent --replay` does.
+            from ..export.replay import watch_replay
+
+            watch_replay(agent, model)
+        return agent
 
     def run(self, agent: CodeAgent, task: str, options: RunOptions) -> RunResult:
         """Run in the foreground (the cell blocks; Kernel -> Interrupt stops it)."""

@@ -1,4 +1,5 @@
-"""Models: the `Model` protocol, `LiteLLMModel` for real models, `ScriptedModel` for tests.
+"""Models: the `Model` protocol, `LiteLLMModel` for real models, `ScriptedModel` for tests,
+`SmolagentsModel` for a smolagents model.
 
 `resolve_model` turns a model, a litellm model id, or the ``SMOLDEPOT_MODEL`` environment variable
 into a `Model`. Failures are `ModelError`s whose messages say what to do.
@@ -18,6 +19,7 @@ from .litellm_model import LiteLLMModel, flatten_message_content, warm_litellm_i
 from .replay import ReplayModel
 from .resolve import resolve_model
 from .scripted import ScriptedModel, ScriptExhausted
+from .smolagents_model import SmolagentsModel
 
 __all__ = [
     "LiteLLMModel",
@@ -32,6 +34,7 @@ __all__ = [
     "ReplayModel",
     "ScriptExhausted",
     "ScriptedModel",
+    "SmolagentsModel",
     "flatten_message_content",
     "resolve_model",
     "warm_litellm_import",

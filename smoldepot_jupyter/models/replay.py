@@ -47,6 +47,16 @@ class ReplayModel(ScriptedModel):
             if isinstance(event, AnswerFormatted)
         ]
 
+    def next_record(self) -> Any:
+        """The recorded run whose model turn the next call plays (None once all are played):
+        the run a replay of the next ``%%agent`` cell is compared with."""
+        played = len(self.calls)
+        for record in self.records:
+            if played < len(record.model_turns):
+                return record
+            played -= len(record.model_turns)
+        return None
+
     def generate(
         self,
         messages: list[dict[str, Any]],

@@ -6,6 +6,7 @@ import os
 
 from .base import Model, NoModelConfigured
 from .litellm_model import LiteLLMModel
+from .smolagents_model import SmolagentsModel, is_smolagents_model
 
 __all__ = ["resolve_model"]
 
@@ -23,13 +24,19 @@ In a notebook: %config SmolDepot.model = "openai/gpt-4o-mini"; in Python: pass m
 
 
 def resolve_model(model: Model | str | None = None, api_base: str | None = None) -> Model:
-    """A `Model` for `model`: a Model instance as is, a string as a litellm model id, and None as
-    the id in ``SMOLDEPOT_MODEL`` (with ``SMOLDEPOT_API_BASE``, used only with that id).
+    """A `Model` for `model`: a Model instance as is, a smolagents model through
+    `SmolagentsModel`, a string as a litellm model id, and None as the id in
+    ``SMOLDEPOT_MODEL``. A model id is served from `api_base`, else from
+    ``SMOLDEPOT_API_BASE`` when it is set (whether the id came from `model` or from
+    ``SMOLDEPOT_MODEL``): a local server's user who names the model keeps their server.
 
     Raises `NoModelConfigured`, saying how to set one, when there is none.
     """
+    if is_smolagents_model(model):
+        return SmolagentsModel(model)
     if isinstance(model, Model):
         return model
+    api_base = api_base or os.environ.get(API_BASE_VARIABLE, "").strip() or None
     if isinstance(model, str) and model.strip():
         return LiteLLMModel(model.strip(), api_base=api_base)
     if model is not None and not isinstance(model, str):
@@ -39,6 +46,4 @@ def resolve_model(model: Model | str | None = None, api_base: str | None = None)
     model_id = os.environ.get(MODEL_VARIABLE, "").strip()
     if not model_id:
         raise NoModelConfigured(_HOW_TO_CONFIGURE)
-    return LiteLLMModel(
-        model_id, api_base=api_base or os.environ.get(API_BASE_VARIABLE, "").strip() or None
-    )
+    return LiteLLMModel(model_id, api_base=api_base)
