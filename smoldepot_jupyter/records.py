@@ -24,7 +24,7 @@ from .events import (
     StepFinished,
     event_from_dict,
 )
-from .memory import MemoryStep, step_from_dict
+from .memory import MemoryStep, step_from_dict, to_jsonable
 from .usage import TokenUsage
 
 __all__ = [
@@ -49,7 +49,7 @@ _DURABLE = (RunStarted, StepFinished, RunFinished)
 
 
 class RecordError(ValueError):
-    """A file that is not a run record, or one damaged beyond a cut-off last line."""
+    """A file that is not a run record (or that cannot be read at all)."""
 
 
 class RecordWarning(RuntimeWarning):
@@ -125,7 +125,7 @@ class RunRecorder:
 
     @staticmethod
     def _write(stream: IO[str], data: dict[str, Any], durable: bool) -> None:
-        stream.write(json.dumps(data, ensure_ascii=False, default=repr) + "\n")
+        stream.write(_json_line(data) + "\n")
         stream.flush()
         if durable:
             os.fsync(stream.fileno())
@@ -156,8 +156,10 @@ class RunRecord:
 
     `state` is the run's end state, or ``"incomplete"`` when the record has no end (the process
     died, or is still running). `complete` is False then, and also when the last line was cut
-    off mid-write. `model_turns` is the text of each model call in order, what a replay plays
-    back; `steps` are the finished steps as memory step objects.
+    off mid-write, and when lines were damaged. `damaged_lines` are the numbers (from 1) of the
+    lines that were skipped because they are not JSON or hold a step that cannot be read; every
+    other line is loaded. `model_turns` is the text of each model call in order, what a replay
+    plays back; `steps` are the finished steps as memory step objects.
     """
 
     run_id: str
@@ -173,13 +175,17 @@ class RunRecord:
     path: Path | None = None
     complete: bool = False
     error: str | None = None
+    damaged_lines: list[int] = field(default_factory=list)
 
 
 def load_run(path: str | os.PathLike[str]) -> RunRecord:
     """Rebuild a run from the record at `path`.
 
     A record cut off mid-write (a truncated last line, no `RunFinished`) loads with what it
-    holds and ``complete=False``. Raises `RecordError` for a file that is not a run record.
+    holds and ``complete=False``. A damaged line before the end (not JSON, or a step that
+    cannot be read) is skipped: its number goes to `RunRecord.damaged_lines`, a `RecordWarning`
+    names it, and every other line is loaded. Raises `RecordError` for a file that is not a
+    run record.
     """
     path = Path(path)
     try:
@@ -210,7 +216,8 @@ def load_run(path: str | os.PathLike[str]) -> RunRecord:
             if number == len(lines):
                 truncated = True
                 break
-            raise RecordError(f"{path}, line {number}: not JSON; the record is damaged")
+            record.damaged_lines.append(number)
+            continue
         if data.get("kind") == "header":
             continue
         try:
@@ -219,7 +226,14 @@ def load_run(path: str | os.PathLike[str]) -> RunRecord:
             skipped.add(str(data.get("kind")))
             logger.debug("%s, line %d: skipped (%s)", path, number, exc)
             continue
-        _apply(record, event, path, number)
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+            logger.debug("%s, line %d: damaged (%s)", path, number, exc)
+            record.damaged_lines.append(number)
+            continue
+        if not _apply(record, event):
+            record.damaged_lines.append(number)
+    if record.damaged_lines:
+        warnings.warn(_damage_note(path, record.damaged_lines), RecordWarning, stacklevel=2)
     if skipped:
         warnings.warn(
             f"{path}: skipped events of kinds this version does not know: "
@@ -228,7 +242,7 @@ def load_run(path: str | os.PathLike[str]) -> RunRecord:
             stacklevel=2,
         )
     finished = any(isinstance(e, RunFinished) for e in record.events)
-    record.complete = finished and not truncated
+    record.complete = finished and not truncated and not record.damaged_lines
     if not finished:
         usage = TokenUsage()
         for event in record.events:
@@ -240,27 +254,52 @@ def load_run(path: str | os.PathLike[str]) -> RunRecord:
     return record
 
 
+def _json_line(data: dict[str, Any]) -> str:
+    """`data` as one line of JSON. Data too deeply nested to encode (a value the sidecar sent)
+    is encoded again with its deep parts as ``{"type", "repr"}`` placeholders."""
+    try:
+        return json.dumps(data, ensure_ascii=False, default=repr)
+    except RecursionError:
+        return json.dumps(to_jsonable(data), ensure_ascii=False, default=repr)
+
+
 def _parse(line: str) -> Any:
     try:
         return json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
-def _apply(record: RunRecord, event: Event, path: Path, number: int) -> None:
+def _damage_note(path: Path, numbers: list[int]) -> str:
+    """The warning naming the damaged lines `load_run` skipped."""
+    shown = ", ".join(str(n) for n in numbers[:20]) + (", …" if len(numbers) > 20 else "")
+    lines = "line" if len(numbers) == 1 else "lines"
+    return (
+        f"{path}: {len(numbers)} damaged {lines} skipped ({lines} {shown}: not JSON, or a step "
+        "that cannot be read); every other line was loaded, so the run may miss what they held"
+    )
+
+
+def _apply(record: RunRecord, event: Event) -> bool:
+    """Add `event` to `record`; False (and nothing added) when its step cannot be read."""
+    step = None
+    if isinstance(event, StepFinished):
+        try:
+            step = step_from_dict(event.step)
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+            logger.debug("a step that cannot be read: %s", exc)
+            return False
     record.events.append(event)
     if isinstance(event, RunStarted):
         record.task, record.model_id = event.task, event.model_id
     elif isinstance(event, ModelCallFinished):
         record.model_turns.append(event.text)
-    elif isinstance(event, StepFinished):
-        try:
-            record.steps.append(step_from_dict(event.step))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RecordError(f"{path}, line {number}: a step that cannot be read: {exc}") from exc
+    elif step is not None:
+        record.steps.append(step)
     elif isinstance(event, FinalAnswer):
         record.output = event.output
     elif isinstance(event, RunFinished):
         record.state, record.output = event.state, event.output
         record.token_usage, record.duration = event.token_usage, event.duration
         record.error = event.error
+    return True

@@ -57,6 +57,9 @@ def test_public_api_has_the_specified_signature():
         "sandbox_paths": (),
         "hidden_paths": (),
         "limits": None,
+        "tool_timeout": 300.0,
+        "max_tool_result_chars": 16 * 2**20,
+        "max_pull_bytes": 512 * 2**20,
     }
     assert list(parameters) == list(expected)
     assert {name: p.default for name, p in parameters.items()} == expected

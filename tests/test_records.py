@@ -237,7 +237,7 @@ def test_a_record_from_a_newer_version_asks_for_an_upgrade(tmp_path):
         load_run(path)
 
 
-def test_a_damaged_line_before_the_end_is_an_error_naming_the_line(tmp_path):
+def test_a_damaged_line_before_the_end_is_skipped_and_named(tmp_path):
     recorder = RunRecorder(tmp_path)
     for event in a_run():
         recorder(event)
@@ -245,8 +245,10 @@ def test_a_damaged_line_before_the_end_is_an_error_naming_the_line(tmp_path):
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     lines[3] = lines[3][:10] + "\n"
     path.write_text("".join(lines), encoding="utf-8")
-    with pytest.raises(RecordError, match="line 4: not JSON"):
-        load_run(path)
+    with pytest.warns(RecordWarning, match=r"lines? 4\b"):
+        record = load_run(path)
+    assert record.damaged_lines == [4]
+    assert record.complete is False and record.state == "success"
 
 
 def test_a_disk_error_is_reported_once_and_never_reaches_the_run(tmp_path):

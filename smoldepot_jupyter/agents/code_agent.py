@@ -65,7 +65,7 @@ class _ObservedTool:
         started = time.perf_counter()
         try:
             result = self._tool(*args, **kwargs)
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit too: the bridge makes it a tool error
             self._agent._tool_finished(self.name, args, kwargs, None, exc, started)
             raise
         self._agent._tool_finished(self.name, args, kwargs, result, None, started)
@@ -212,7 +212,7 @@ class CodeAgent(MultiStepAgent):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         result: Any,
-        error: Exception | None,
+        error: BaseException | None,
         started: float,
     ) -> None:
         self._emit(

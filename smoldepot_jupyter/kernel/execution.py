@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from .observation import outputs_to_text, strip_ansi, truncate_middle
@@ -16,6 +16,10 @@ __all__ = [
     "ToolCall",
 ]
 
+#: How deep `Execution.to_dict` copies a value from the sidecar; deeper parts become a repr.
+MAX_DEPTH = 100
+#: The longest repr kept for a value that is not JSON (the middle is cut).
+MAX_REPR = 20_000
 #: The observation of an action that showed nothing at all.
 PRINTED_NOTHING = "(the action ran and printed nothing)"
 #: The observation of an action whose output was only whitespace, e.g. ``print("")``: telling
@@ -116,11 +120,12 @@ class Execution:
         return text.rstrip("\n")
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict of every field (non-JSON tool results as their repr)."""
-        data = asdict(self)
-        for call in data["tool_calls"]:
-            call["result"] = _jsonable(call["result"])
-        data["final_answer"] = _jsonable(self.final_answer)
+        """A JSON-able dict of every field (non-JSON tool results as their repr). Values from
+        the sidecar are copied only `MAX_DEPTH` levels deep: a deeper part becomes a
+        ``{"type", "repr"}`` placeholder, so any value the sidecar sent can be recorded."""
+        data = {f.name: _jsonable(getattr(self, f.name)) for f in fields(self) if f.name != "error"}
+        data["error"] = None if self.error is None else _jsonable(asdict(self.error))
+        data["tool_calls"] = [_jsonable(_call_dict(call)) for call in self.tool_calls]
         return data
 
     @classmethod
@@ -140,13 +145,33 @@ class Execution:
         )
 
 
-def _jsonable(value: Any) -> Any:
+def _call_dict(call: ToolCall) -> dict[str, Any]:
+    # Not `asdict`: it copies the arguments recursively, without a bound on their depth.
+    return {f.name: getattr(call, f.name) for f in fields(call)}
+
+
+def _jsonable(value: Any, depth: int = 0) -> Any:
+    """`value` as JSON data, at most `MAX_DEPTH` levels deep; what is not JSON (or lies
+    deeper) becomes ``{"type": <type name>, "repr": <repr, cut to MAX_REPR characters>}``."""
     if isinstance(value, SidecarObject):
         return {"type": value.type, "repr": value.repr}
     if value is None or isinstance(value, bool | int | float | str):
         return value
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return {"type": type(value).__name__, "repr": repr(value)}
+    if depth < MAX_DEPTH:
+        if isinstance(value, list | tuple):
+            return [_jsonable(v, depth + 1) for v in value]
+        if isinstance(value, dict):
+            return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
+    return {"type": type(value).__name__, "repr": bounded_repr(value)}
+
+
+def bounded_repr(value: Any, max_chars: int = MAX_REPR) -> str:
+    """``repr(value)``, cut in the middle to `max_chars`; never raises (a value too deeply
+    nested to show, or whose repr fails, is described instead)."""
+    try:
+        text = repr(value)
+    except RecursionError:
+        return f"<{type(value).__name__} nested too deeply to show>"
+    except Exception as exc:
+        return f"<{type(value).__name__} object (repr failed: {type(exc).__name__})>"
+    return truncate_middle(text, max_chars)

@@ -33,12 +33,13 @@ from .launch import KernelStartError, LaunchSettings, ResourceLimits, SidecarPro
 from .observation import strip_ansi
 from .outputs import OutputCollector, OutputListener
 from .receive import Request, apply_reply, receive
-from .transfer import TransferError, decode_pulled
+from .transfer import DEFAULT_MAX_DECODED_BYTES, TransferError, decode_pulled
 
 __all__ = ["ExecutionInterrupted", "KernelExecutor", "KernelStartError"]
 
 #: Evaluated after each action, answered in its execute_reply: no extra round trip.
-_USER_EXPRESSIONS = {"after": "__smoldepot__.after_action()"}
+#: (Reached through sys.modules: an action may have rebound the name ``__smoldepot__``.)
+_USER_EXPRESSIONS = {"after": "__import__('sys').modules['__smoldepot__'].after_action()"}
 _LOST_STATE = "all variables, imports and definitions were lost; re-create what you still need"
 #: Where run records live by default, relative to the working directory: hidden under bwrap.
 _RECORDS = ".smoldepot"
@@ -63,7 +64,9 @@ class KernelExecutor:
     `max_output_bytes` bounds what one action keeps (text characters, base64 for images).
     `sandbox` is ``"auto"`` (``bwrap`` where bubblewrap works, else ``process``), ``"bwrap"``
     or ``"process"``; `network`, `sandbox_paths` (``"path"`` or ``"path:rw"``), `hidden_paths`
-    and `limits` shape the ``bwrap`` sandbox.
+    and `limits` shape the ``bwrap`` sandbox. A host tool may run `tool_timeout` seconds (None:
+    no limit, and it runs in the calling thread) and return `max_tool_result_chars`; a pulled
+    value may decode to `max_pull_bytes`.
     """
 
     def __init__(
@@ -84,6 +87,9 @@ class KernelExecutor:
         sandbox_paths: Iterable[str] = (),
         hidden_paths: Iterable[str | os.PathLike[str]] = (),
         limits: ResourceLimits | None = None,
+        tool_timeout: float | None = 300.0,
+        max_tool_result_chars: int = 16 * 2**20,
+        max_pull_bytes: int | None = DEFAULT_MAX_DECODED_BYTES,
     ) -> None:
         self.kernel_name = kernel_name
         self.cwd = os.fspath(cwd) if cwd is not None else None
@@ -110,7 +116,12 @@ class KernelExecutor:
             hidden_paths=tuple(hidden),
             limits=limits or ResourceLimits(),
         )
-        self._bridge = ToolBridge(prefix=f"\x00smoldepot:{secrets.token_hex(8)}\x00")
+        self.max_pull_bytes = max_pull_bytes
+        self._bridge = ToolBridge(
+            prefix=f"\x00smoldepot:{secrets.token_hex(8)}\x00",
+            tool_timeout=tool_timeout,
+            max_result_chars=max_tool_result_chars,
+        )
         self._bridge.input_handler = input_handler
         self._lock = threading.RLock()
         self._process: SidecarProcess | None = None
@@ -377,7 +388,7 @@ class KernelExecutor:
                 self._bridge.pulls.pop(token, None)
         if slot.payload is None:
             raise TransferError(f"the sidecar sent nothing for {name!r}")
-        return decode_pulled(name, slot.payload, trust)
+        return decode_pulled(name, slot.payload, trust, self.max_pull_bytes)
 
     def _check_variable_name(self, name: str, allow_builtin: bool = False) -> None:
         if not isinstance(name, str) or not name.isidentifier():

@@ -4,16 +4,22 @@ The host sends this file's source text to the sidecar and executes it there as t
 ``__smoldepot__``. It imports nothing from smoldepot_jupyter, so it works in any IPython kernel,
 local or remote. Everything crossing to the host goes through ``input()`` on the Jupyter stdin
 channel as JSON behind a private prefix; the host answers with JSON (pickles only host -> sidecar).
+
+What this plumbing relies on (the streams and their output budget, the kernel's input, the names
+final_answer, ToolError and the tool stubs, the execute hooks) is put back by `restore()` before
+and after every action when model code replaced it, and reported to the host by `after_action()`.
 """
 
 import base64
 import builtins
 import collections.abc
+import contextlib
 import inspect
 import io
 import json
 import pickle
 import sys
+import threading
 import warnings
 
 __all__ = [
@@ -30,6 +36,7 @@ __all__ = [
     "limit_cpu_per_action",
     "make_stub",
     "receive",
+    "restore",
     "send",
 ]
 
@@ -43,6 +50,21 @@ _state = {
     "files": {},
     "tracking": False,
     "ignored": (),
+    # The kernel's raw_input as it was at install: tool stubs use it, so model code that
+    # rebinds kernel.raw_input never sees the private prefix.
+    "kernel_raw_input": None,
+    # What restore() puts back: the original streams, names in the user namespace, kernel
+    # methods; and what it found replaced since after_action() last reported.
+    "streams": {},
+    "names": {},
+    "stubs": {},
+    "kernel_methods": {},
+    "restored": [],
+    # Actions are numbered; a thread remembers the action that started it, and what it
+    # prints once that action is over is left out (counted in "late").
+    "action": 0,
+    "running": False,
+    "late": 0,
 }
 
 _CODE_SUFFIXES = (".py", ".pyc", ".pyi", ".so", ".pth", ".ttf", ".otf", ".afm", ".pyd")
@@ -86,6 +108,9 @@ def _dumps(value):
 
 
 def _kernel_input(prompt):
+    raw = _state["kernel_raw_input"]
+    if raw is not None:
+        return raw(prompt)
     kernel = getattr(_shell(), "kernel", None)
     if kernel is not None and hasattr(kernel, "raw_input"):
         return kernel.raw_input(prompt)
@@ -124,6 +149,11 @@ def call_tool(name, args, kwargs):
             f"({exc}): tools take JSON values (str, int, float, bool, None, list, dict). "
             "Convert it first, for example with .tolist(), .to_dict() or str()."
         ) from None
+    except RecursionError:
+        raise ToolError(
+            f"tool {name!r} was called with a value nested too deeply to send to the host. "
+            "Pass flatter values, or save the data to a file and pass its path."
+        ) from None
     reply_text = _kernel_input(_state["prefix"] + request)
     try:
         reply = json.loads(reply_text)
@@ -140,13 +170,26 @@ def final_answer(answer):
         request = {"final_answer": json.loads(_dumps(answer))}
         if type(answer) is tuple:
             request["python_type"] = "tuple"  # JSON has no tuples; the host rebuilds it
-    except (TypeError, ValueError):
-        request = {"final_answer_repr": repr(answer)[:100_000], "type": type(answer).__name__}
+    except (TypeError, ValueError, RecursionError):
+        request = {"final_answer_repr": _answer_repr(answer), "type": type(answer).__name__}
     reply = _bridge(request)
     if "error" in reply:
         raise ToolError(reply["error"]) from None
     _shell().user_ns["_final_answer"] = answer
     raise FinalAnswerSignal(answer)
+
+
+def _answer_repr(answer):
+    """The repr sent for an answer that is not JSON (or too deeply nested for JSON)."""
+    try:
+        return repr(answer)[:100_000]
+    except RecursionError:
+        raise ToolError(
+            "final_answer() got a value nested too deeply to send or show. Give a flatter "
+            "answer: a summary, or str() of the part that answers the task."
+        ) from None
+    except Exception as exc:
+        return f"<{type(answer).__name__} object (its repr failed: {type(exc).__name__})>"
 
 
 class _Shown:
@@ -201,6 +244,9 @@ def make_stub(name, params, doc, returns=None):
 def _limited(write):
     def write_within_budget(text):
         size = len(text)
+        if _is_late():
+            _state["late"] += size
+            return size
         room = _state["limit"] - _state["used"]
         if size <= room:
             _state["used"] += size
@@ -212,6 +258,68 @@ def _limited(write):
         return size
 
     return write_within_budget
+
+
+def _limit_stream(stream):
+    """Put the output budget on `stream`'s write (the class's write, whatever model code set)."""
+    limited = _limited(type(stream).write.__get__(stream, type(stream)))
+    limited._smoldepot_limited = True
+    stream.write = limited
+
+
+def _thread_tag():
+    """The action the calling thread works for: the running one for the shell's own thread,
+    the one a thread was started (or given pool work) in otherwise; None when unknown."""
+    thread = threading.current_thread()
+    if thread is _state.get("main"):
+        return _state["action"] if _state["running"] else None
+    return getattr(thread, "_smoldepot_action", None)
+
+
+def _is_late():
+    """Whether the calling thread belongs to an action that is over: what it prints then
+    belongs to no action the host follows (ipykernel would put it under the current one)."""
+    thread = threading.current_thread()
+    if thread is _state.get("main"):
+        return False
+    tag = getattr(thread, "_smoldepot_action", None)
+    return tag is not None and (not _state["running"] or tag != _state["action"])
+
+
+def _tagging_start(start):
+    def start_tagged(self):
+        # A Thread subclass that refuses new attributes stays untagged.
+        with contextlib.suppress(Exception):
+            self._smoldepot_action = _thread_tag()
+        return start(self)
+
+    start_tagged._smoldepot_tagging = True
+    return start_tagged
+
+
+def _tagging_submit(submit):
+    def submit_tagged(self, fn, /, *args, **kwargs):
+        tag = _thread_tag()
+
+        def run_tagged(*a, **k):
+            threading.current_thread()._smoldepot_action = tag
+            return fn(*a, **k)
+
+        return submit(self, run_tagged, *args, **kwargs)
+
+    submit_tagged._smoldepot_tagging = True
+    return submit_tagged
+
+
+def _tag_threads():
+    """Make every thread remember the action that started it, and pool workers the action
+    that gave them their current task."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not getattr(threading.Thread.start, "_smoldepot_tagging", False):
+        threading.Thread.start = _tagging_start(threading.Thread.start)
+    if not getattr(ThreadPoolExecutor.submit, "_smoldepot_tagging", False):
+        ThreadPoolExecutor.submit = _tagging_submit(ThreadPoolExecutor.submit)
 
 
 def _ignored_prefixes():
@@ -270,8 +378,88 @@ def dropped():
 
 
 def after_action():
-    """What the host reads from each execute_reply: dropped output and files read."""
-    return {"dropped": _state["dropped"], "files": list(_state["files"])}
+    """What the host reads from each execute_reply: dropped output, files read, the plumbing
+    model code replaced (restored by now), and output left out from earlier actions' threads."""
+    restore()
+    facts = {"dropped": _state["dropped"], "files": list(_state["files"])}
+    if _state["restored"]:
+        facts["restored"] = list(_state["restored"])
+        _state["restored"].clear()
+    if _state["late"]:
+        facts["late"] = _state["late"]
+    return facts
+
+
+def _restore_streams():
+    found = []
+    for name, stream in _state["streams"].items():
+        if getattr(sys, name, None) is not stream:
+            setattr(sys, name, stream)
+            found.append(f"sys.{name}")
+        if not getattr(stream.write, "_smoldepot_limited", False):
+            _limit_stream(stream)
+            found.append(f"sys.{name}.write")
+    return found
+
+
+def _restore_kernel():
+    kernel = getattr(_shell(), "kernel", None)
+    found = []
+    for name, original in _state["kernel_methods"].items():
+        if name in vars(kernel):  # an instance attribute hides the method
+            delattr(kernel, name)
+            found.append(f"kernel.{name}")
+        if getattr(type(kernel), name, None) is not original:  # the class's was replaced
+            setattr(type(kernel), name, original)
+            found.append(f"kernel.{name}")
+    return found
+
+
+def _restore_names():
+    namespace = _shell().user_ns
+    found = []
+    for name, value in (*_state["names"].items(), *_state["stubs"].items()):
+        if namespace.get(name) is not value:
+            namespace[name] = value
+            found.append(name)
+    module = _state["names"].get("__smoldepot__")
+    if module is not None and sys.modules.get("__smoldepot__") is not module:
+        sys.modules["__smoldepot__"] = module
+        found.append("sys.modules['__smoldepot__']")
+    return found
+
+
+def _restore_hooks():
+    events = _shell().events
+    hooks = [("pre_execute", _pre_execute), ("post_execute", _post_execute)]
+    if _state.get("cpu_seconds") is not None:
+        hooks.append(("pre_execute", _arm_cpu_limit))
+    found = []
+    for event, hook in hooks:
+        if hook not in events.callbacks[event]:
+            events.register(event, hook)
+            found.append(f"the {event} hook")
+    return found
+
+
+def restore():
+    """Put back what this kernel's agent plumbing relies on, where model code replaced it
+    (through globals(), exec, monkeypatching: what the host's guard-rail cannot see):
+    sys.stdout/sys.stderr and their output budget, the kernel's raw_input/getpass, the names
+    final_answer, ToolError, __smoldepot__ and the tool stubs, and the execute hooks. What was
+    put back is kept for after_action() to report. A few identity checks: cheap enough to run
+    before and after every action."""
+    if _state["shell"] is None:
+        return
+    found = []
+    for check in (_restore_streams, _restore_kernel, _restore_names, _restore_hooks):
+        try:
+            found += check()
+        except Exception:  # model code broke it beyond repair: the others still run
+            continue
+    for name in found:
+        if name not in _state["restored"]:
+            _state["restored"].append(name)
 
 
 def _guard_input(raw):
@@ -285,22 +473,38 @@ def _guard_input(raw):
     return input
 
 
+def _guarded(raw):
+    guarded = _guard_input(raw)
+    guarded._smoldepot_guarded = True
+    return guarded
+
+
 def _pre_execute():
+    """Before every execution: restore the plumbing, number the action, start its output
+    budget and list of files read, and route input() and getpass() through the guard (around
+    the kernel's functions as they were at install, whatever model code rebound since)."""
+    restore()
+    _state["action"] += 1
+    _state["running"] = True
     _state["used"] = 0
     _state["dropped"] = 0
+    _state["late"] = 0
     _state["files"] = {}
-    current = builtins.input
-    if not getattr(current, "_smoldepot_guarded", False):
-        guarded = _guard_input(current)
-        guarded._smoldepot_guarded = True
-        builtins.input = guarded
     import getpass
 
-    current = getpass.getpass
-    if not getattr(current, "_smoldepot_guarded", False):
-        guarded = _guard_input(current)
-        guarded._smoldepot_guarded = True
-        getpass.getpass = guarded
+    guarded = _state.get("guarded")
+    if guarded is not None:
+        builtins.input, getpass.getpass = guarded
+        return
+    if not getattr(builtins.input, "_smoldepot_guarded", False):
+        builtins.input = _guarded(builtins.input)
+    if not getattr(getpass.getpass, "_smoldepot_guarded", False):
+        getpass.getpass = _guarded(getpass.getpass)
+
+
+def _post_execute():
+    """After every execution: what threads print from now on belongs to no action."""
+    _state["running"] = False
 
 
 def _custom_exceptions(shell, etype, value, tb, tb_offset=None):
@@ -416,12 +620,12 @@ def install_tools(specs_json, removed_json="[]"):
     remove the stubs of tools no longer offered (a name model code rebound is left alone)."""
     namespace = _shell().user_ns
     for name in json.loads(removed_json):
+        _state["stubs"].pop(name, None)
         if getattr(namespace.get(name), "__module__", None) == "tools":
             del namespace[name]
     for spec in json.loads(specs_json):
-        namespace[spec["name"]] = make_stub(
-            spec["name"], spec.get("params"), spec.get("doc"), spec.get("returns")
-        )
+        stub = make_stub(spec["name"], spec.get("params"), spec.get("doc"), spec.get("returns"))
+        namespace[spec["name"]] = _state["stubs"][spec["name"]] = stub
 
 
 def _remove_private_dir_if_orphaned(workdir):
@@ -437,6 +641,31 @@ def _remove_private_dir_if_orphaned(workdir):
         return
 
 
+def _capture_plumbing(shell):
+    """Remember, once per kernel, what restore() puts back: the streams, the kernel's input
+    functions (tool stubs call the captured raw_input), and the guards around them."""
+    if _state["streams"]:
+        return
+    import getpass
+
+    _state["main"] = threading.current_thread()
+    _state["streams"] = {
+        name: stream
+        for name, stream in (("stdout", sys.stdout), ("stderr", sys.stderr))
+        if stream is not None
+    }
+    kernel = getattr(shell, "kernel", None)
+    if kernel is None or not hasattr(kernel, "raw_input"):
+        return
+    _state["kernel_raw_input"] = kernel.raw_input
+    methods = ("raw_input", "getpass", "_input_request")
+    _state["kernel_methods"] = {
+        name: getattr(type(kernel), name) for name in methods if hasattr(type(kernel), name)
+    }
+    password = kernel.getpass if hasattr(kernel, "getpass") else getpass.getpass
+    _state["guarded"] = (_guarded(kernel.raw_input), _guarded(password))
+
+
 def install(prefix, limit, workdir=None):
     """Set the bridge prefix and output budget; hook the shell once per kernel. `workdir` (the
     host's private directory) is removed at exit if the host died without removing it."""
@@ -446,13 +675,14 @@ def install(prefix, limit, workdir=None):
     if _state["raw_input"] is None:
         _state["raw_input"] = builtins.input
     shell = _shell()
-    for stream in (sys.stdout, sys.stderr):
-        if stream is not None and not getattr(stream.write, "_smoldepot_limited", False):
-            limited = _limited(stream.write)
-            limited._smoldepot_limited = True
-            stream.write = limited
-    if _pre_execute not in shell.events.callbacks["pre_execute"]:
-        shell.events.register("pre_execute", _pre_execute)
+    _capture_plumbing(shell)
+    for stream in _state["streams"].values():
+        if not getattr(stream.write, "_smoldepot_limited", False):
+            _limit_stream(stream)
+    for event, hook in (("pre_execute", _pre_execute), ("post_execute", _post_execute)):
+        if hook not in shell.events.callbacks[event]:
+            shell.events.register(event, hook)
+    _tag_threads()
     if workdir and not _state.get("cleanup"):
         import atexit
 
@@ -468,6 +698,9 @@ def install(prefix, limit, workdir=None):
     )
     shell.user_ns["final_answer"] = final_answer
     shell.user_ns["ToolError"] = ToolError
+    _state["names"] = {"final_answer": final_answer, "ToolError": ToolError}
+    if sys.modules.get("__smoldepot__") is not None:
+        _state["names"]["__smoldepot__"] = sys.modules["__smoldepot__"]
     # IPython's exit() would shut the whole sidecar down; here it ends only the action.
     shell.user_ns["exit"] = shell.user_ns["quit"] = _exit_action
     shell.ask_exit = _exit_action
