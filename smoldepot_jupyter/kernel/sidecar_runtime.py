@@ -56,6 +56,7 @@ _state = {
     # What restore() puts back: the original streams, names in the user namespace, kernel
     # methods; and what it found replaced since after_action() last reported.
     "streams": {},
+    "class_writes": {},
     "names": {},
     "stubs": {},
     "kernel_methods": {},
@@ -242,7 +243,9 @@ def make_stub(name, params, doc, returns=None):
 
 
 def _limited(write):
-    def write_within_budget(text):
+    """`write` (the stream class's own method) within the output budget of the action."""
+
+    def write_within_budget(self, text):
         size = len(text)
         if _is_late():
             _state["late"] += size
@@ -250,21 +253,34 @@ def _limited(write):
         room = _state["limit"] - _state["used"]
         if size <= room:
             _state["used"] += size
-            return write(text)
+            return write(self, text)
         if room > 0:
-            write(text[:room])
+            write(self, text[:room])
             _state["used"] = _state["limit"]
         _state["dropped"] += size - max(room, 0)
         return size
 
+    write_within_budget._smoldepot_limited = True
     return write_within_budget
 
 
 def _limit_stream(stream):
-    """Put the output budget on `stream`'s write (the class's write, whatever model code set)."""
-    limited = _limited(type(stream).write.__get__(stream, type(stream)))
-    limited._smoldepot_limited = True
-    stream.write = limited
+    """Put the output budget on the write method of `stream`'s class: what wraps the
+    instance's write (IPython 9 tees every cell's output into its history that way) then
+    still goes through it. The class's own write is kept to call, once, however often this
+    runs."""
+    cls = type(stream)
+    original = _state["class_writes"].setdefault(cls, cls.write)
+    if not getattr(cls.__dict__.get("write"), "_smoldepot_limited", False):
+        cls.write = _limited(original)
+
+
+def _passes_through(own, cls):
+    """Whether an instance-level write still reaches the class's (limited) write: a bound
+    method of it, or IPython's history tee around one."""
+    if getattr(own, "__func__", None) is cls.__dict__.get("write"):
+        return True
+    return "InteractiveShell._tee.<locals>" in getattr(own, "__qualname__", "")
 
 
 def _thread_tag():
@@ -396,8 +412,17 @@ def _restore_streams():
         if getattr(sys, name, None) is not stream:
             setattr(sys, name, stream)
             found.append(f"sys.{name}")
-        if not getattr(stream.write, "_smoldepot_limited", False):
+        cls = type(stream)
+        if not getattr(cls.__dict__.get("write"), "_smoldepot_limited", False):
             _limit_stream(stream)
+            found.append(f"{cls.__name__}.write")
+        own = vars(stream).get("write")
+        if own is None or _passes_through(own, cls):
+            continue
+        del stream.write  # back to the class's limited write
+        if getattr(own, "__func__", None) is not _state["class_writes"].get(cls):
+            # (a bound method of the unlimited original is what IPython's tee puts back
+            # after a cell that began before the budget was on: not model code)
             found.append(f"sys.{name}.write")
     return found
 
@@ -677,8 +702,7 @@ def install(prefix, limit, workdir=None):
     shell = _shell()
     _capture_plumbing(shell)
     for stream in _state["streams"].values():
-        if not getattr(stream.write, "_smoldepot_limited", False):
-            _limit_stream(stream)
+        _limit_stream(stream)
     for event, hook in (("pre_execute", _pre_execute), ("post_execute", _post_execute)):
         if hook not in shell.events.callbacks[event]:
             shell.events.register(event, hook)
