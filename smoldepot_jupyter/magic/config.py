@@ -81,8 +81,9 @@ class SmolDepot(Configurable):
         FINAL_RENDERS,
         default_value="static",
         help=(
-            "What the run display becomes when the run ends: 'static' (HTML/Markdown/text, "
-            "saved with any notebook), 'widgets' (keep the live view) or 'both'."
+            "What the run display becomes when the run ends: 'static' (HTML/Markdown/text and "
+            "the run JSON, saved with any notebook), or 'widgets' / 'both' (keep the live view "
+            "too; the static renderings stay beside it)."
         ),
     ).tag(config=True)
     context_window = Int(

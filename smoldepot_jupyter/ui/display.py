@@ -64,8 +64,9 @@ class RunDisplay:
         return None if self.handle is None else self.handle.display_id
 
     def bundle(self, render: str = "both") -> dict[str, Any]:
-        """The mimebundle for `render`: "both" (widget view and static renderings), "widgets"
-        (widget view and plain text) or "static" (no widget view)."""
+        """The mimebundle for `render`: "static" (no widget view), or "widgets" / "both" (the
+        widget view and the static renderings: widget state is often not saved, so no setting
+        leaves a notebook without the run)."""
         if render not in FINAL_RENDERS:
             raise ValueError(
                 f"final_render must be one of {', '.join(map(repr, FINAL_RENDERS))}, not {render!r}"
@@ -81,8 +82,6 @@ class RunDisplay:
                 "model_id": self.view.widget.model_id,
             }
         }
-        if render == "widgets":
-            return {**widget_view, "text/plain": render_text(state)}
         return {**widget_view, **static_bundle(state)}
 
     def _repr_mimebundle_(
