@@ -212,8 +212,10 @@ def test_user_interrupt_while_the_input_handler_asks_still_answers_the_kernel(ma
 
 
 def test_display_nested_too_deeply_to_keep_is_left_out_with_a_note(executor):
-    # Given an action that displays JSON nested 2,500 deep between two prints
+    # Given an action that displays JSON nested 2,500 deep between two prints (with the
+    # recursion limit raised, as IPython 8 does on importing jedi, so the sidecar can send it)
     source = DEEP + (
+        "import sys\nsys.setrecursionlimit(10_000)\n"
         "from IPython.display import display\nprint('before')\n"
         "display({'application/json': {'a': deep(2500)}, 'text/plain': 'deep'}, raw=True)\n"
         "print('after')"
