@@ -405,10 +405,11 @@ class AgentMemory:
 
     @property
     def token_usage(self) -> TokenUsage:
-        """Tokens of every model call in memory, summed."""
+        """Tokens of every model call in memory, summed (the answer-form call, which a final
+        answer's step holds, included: the same sum as a run's `RunResult.token_usage`)."""
         total = TokenUsage()
         for step in self.steps:
-            if isinstance(step, ActionStep | PlanningStep):
+            if isinstance(step, ActionStep | PlanningStep | FinalAnswerStep):
                 total = total + step.token_usage
         return total
 

@@ -141,6 +141,17 @@ def test_a_code_agent_answer_is_rewritten_too(tmp_path):
     assert (result.output, final_step(result).rewritten_from) == ("@r[0.57]", 0.5747)
 
 
+def test_memory_and_the_result_count_the_answer_form_calls_tokens_alike(tmp_path):
+    model = ScriptedModel(
+        ["Thought: I compute it.\n```python\nfinal_answer(round(0.5746598, 4))\n```", "@r[0.57]"]
+    )
+    with KernelExecutor() as executor:
+        agent = CodeAgent([], model, executor=executor, record_dir=tmp_path, format_answer=True)
+        result = agent.run("Give r. Answer format: @r[value], two decimals.")
+    assert final_step(result).token_usage.total_tokens > 0
+    assert agent.memory.token_usage == result.token_usage
+
+
 def test_the_final_answer_step_round_trips_with_its_rewrite():
     step = FinalAnswerStep(output="@r[0.57]", rewritten_from=0.5746, token_usage=TokenUsage(9, 3))
     again = step_from_dict(step.to_dict())
