@@ -473,9 +473,12 @@ def test_after_a_verbatim_repeated_failure_the_next_call_samples(make_agent):
     assert agent.model.temperatures == [None, None, 0.7, None]
 
 
-def test_models_without_a_temperature_parameter_are_called_as_before(sidecar, tmp_path):
+def test_a_model_that_declares_it_takes_no_temperature_is_called_without_one(sidecar, tmp_path):
+    # Given a model whose generate has no temperature, saying so (temperature is part of the
+    # Model protocol: a model that cannot sample declares it rather than being sniffed)
     class Plain:
         model_id = "plain"
+        takes_temperature = False
 
         def __init__(self):
             self.replies = [code("print(nope)"), code("print(nope)"), code("final_answer(2)")]
@@ -487,8 +490,11 @@ def test_models_without_a_temperature_parameter_are_called_as_before(sidecar, tm
 
             return ModelResponse(text=self.replies.pop(0))
 
+    # When the repeated failure would ask for sampling, Then the call goes out without it
     with CodeAgent([], Plain(), executor=sidecar, record_dir=tmp_path) as agent:
-        assert agent.run("Go.").output == 2
+        result = agent.run("Go.")
+    assert result.output == 2
+    assert all(s.temperature is None for s in action_steps(result))
 
 
 def test_repeating_an_action_with_the_same_result_is_pointed_out(make_agent):

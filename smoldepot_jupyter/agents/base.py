@@ -452,12 +452,11 @@ class MultiStepAgent:
         self._call_back(step)
 
     def _applied_temperature(self, temperature: float | None) -> float | None:
-        """`temperature` if this agent's model takes one, else None (the model's default). A
-        model that wraps another says so in `takes_temperature`."""
-        takes = getattr(self.model, "takes_temperature", None)
-        if takes is None:
-            takes = _accepts(self.model.generate, "temperature")
-        return temperature if temperature is not None and takes else None
+        """`temperature`, part of every model's `generate`; None for a model that declares
+        ``takes_temperature = False`` (it would ignore it: the record should not claim it)."""
+        if getattr(self.model, "takes_temperature", True) is False:
+            return None
+        return temperature
 
     def _this_run_steps(self) -> list[MemoryStep]:
         for index in range(len(self.memory.steps) - 1, -1, -1):

@@ -107,9 +107,12 @@ class Model(Protocol):
         tools: list[dict[str, Any]] | None = None,
         on_delta: Callable[[str], None] | None = None,
         stop_when: Callable[[str], bool] | None = None,
+        temperature: float | None = None,
     ) -> ModelResponse:
         """Answer `messages`. Deltas go to `on_delta` as they arrive; the stream ends at the first
-        of `stop` (not included in the text) or once `stop_when(text_so_far)` is true."""
+        of `stop` (not included in the text) or once `stop_when(text_so_far)` is true.
+        `temperature` (None: the model's own default) samples this one call; a model that
+        cannot honour it ignores it, and may say so with ``takes_temperature = False``."""
         ...
 
 
