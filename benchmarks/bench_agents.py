@@ -23,6 +23,7 @@ from typing import Any
 from benchmarks.bench_tokens import CountingClient, CountingModel, Tally, TokenCounter
 from benchmarks.m3tooleval_tools import CallLog
 from smoldepot_jupyter.agents import CodeAgent, ToolCallingAgent
+from smoldepot_jupyter.agents.smolagents_compat import BASE_BUILTIN_MODULES
 from smoldepot_jupyter.kernel import KernelExecutor
 from smoldepot_jupyter.memory import ActionStep
 from smoldepot_jupyter.models import LiteLLMModel, Model
@@ -58,19 +59,7 @@ _PACKAGES_WITH_SUBMODULES = ("pandas", "numpy", "scipy", "sklearn", "matplotlib"
 ISSUES = ("no_code", "tool_error", "runtime_error", "timeout")
 
 # smolagents' own base list (utils.BASE_BUILTIN_MODULES in 1.26.0), used when it is not installed.
-_SMOLAGENTS_BASE_IMPORTS = (
-    "collections",
-    "datetime",
-    "itertools",
-    "math",
-    "queue",
-    "random",
-    "re",
-    "stat",
-    "statistics",
-    "time",
-    "unicodedata",
-)
+_SMOLAGENTS_BASE_IMPORTS = BASE_BUILTIN_MODULES
 
 
 def base_imports() -> list[str]:

@@ -300,8 +300,7 @@ class KernelExecutor:
     def _restart_kernel(self) -> None:
         assert self._process is not None
         self.restarts += 1
-        self._cwd_recreated = self._process.recreate_cwd() or self._cwd_recreated
-        self._process.restart()
+        self._cwd_recreated = self._process.restart() or self._cwd_recreated
         self._wait_ready_and_setup()
 
     def shutdown(self) -> None:

@@ -242,15 +242,17 @@ class SidecarProcess:
             with contextlib.suppress(Exception):
                 km.interrupt_kernel()
 
-    def restart(self) -> None:
-        """Kill the kernel and every process it started, then launch it again."""
+    def restart(self) -> bool:
+        """Kill the kernel and every process it started, then launch it again; True when the
+        working directory had been deleted and was re-created first."""
         assert self.km is not None
         self._check_cwd()
-        self.recreate_cwd()
+        recreated = self.recreate_cwd()
         try:
             self.km.restart_kernel(now=True)
         except Exception as exc:
             raise KernelStartError(f"could not restart the sidecar kernel: {exc}") from exc
+        return recreated
 
     def log_tail(self) -> str:
         """The end of what the kernel wrote to stderr (startup errors)."""
